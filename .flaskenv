@@ -1,0 +1,2 @@
+FLASK_APP=app
+COUNCILDESK_ENV=development

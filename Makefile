@@ -1,0 +1,70 @@
+# CouncilDesk. `make run` serves the demo; `make test` runs the tests. Both set everything up.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := app
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432
+# Code whose strings are translated (the agent is a separate, English-only program).
+I18N_SOURCES := $(wildcard app.py accounts agreements core inventory remote/*.py reports support templates)
+
+.PHONY: run test test-pg lint bench load translations extract-translations clean-venv help
+
+help:
+	@echo "make run       serve the demo on http://$(HOST):$(PORT) (SQLite under instance/)"
+	@echo "make test      run the test suite on SQLite"
+	@echo "make test-pg   run the test suite on PostgreSQL ($(PG_URL)) in a throwaway database"
+	@echo "make lint      ruff"
+	@echo "make bench     benchmarks (ratios against baselines measured in the same run)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+translations: $(VENV)/.runtime-installed
+	@$(BIN)/pybabel compile -d translations > /dev/null
+
+extract-translations: $(VENV)/.dev-installed
+	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs ".* __pycache__" -k _l -k lazy_gettext -k ngettext:1,2 -k lazy_ngettext:1,2 \
+	  --no-location --sort-output --project CouncilDesk -o translations/messages.pot $(I18N_SOURCES)
+	$(BIN)/pybabel update --no-fuzzy-matching -i translations/messages.pot -d translations
+
+run: $(VENV)/.runtime-installed translations
+	COUNCILDESK_ENV=development $(BIN)/flask db upgrade
+	COUNCILDESK_ENV=development $(BIN)/flask seed-demo --if-empty
+	COUNCILDESK_ENV=development $(BIN)/flask run --host $(HOST) --port $(PORT)
+
+# pytest exits 5 when it collects no tests; make treats that as the failure it is.
+test: $(VENV)/.dev-installed translations
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-pg: $(VENV)/.dev-installed translations
+	@db=councildesk_test_$$$$; \
+	$(BIN)/python -c "import sys, psycopg; c = psycopg.connect('$(subst +psycopg,,$(PG_URL))/postgres', autocommit=True); c.execute('CREATE DATABASE ' + sys.argv[1])" $$db \
+	  || { echo "PostgreSQL is unreachable at $(PG_URL)"; exit 1; }; \
+	TEST_DATABASE_URL=$(PG_URL)/$$db $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/python -c "import sys, psycopg; c = psycopg.connect('$(subst +psycopg,,$(PG_URL))/postgres', autocommit=True); c.execute('DROP DATABASE IF EXISTS ' + sys.argv[1] + ' WITH (FORCE)')" $$db; \
+	exit $$status
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+
+$(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.dev-installed
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench-installed translations
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

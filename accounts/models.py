@@ -1,0 +1,132 @@
+"""Users, personal API tokens and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, or_
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+from agreements.models import Council
+from core.db import UTCDateTime, utcnow
+from core.scope import CouncilOwned, add_clerk_criteria
+from extensions import db
+
+ROLE_CHOICES = ("admin", "manager", "technician", "clerk")
+LANGUAGE_CHOICES = ("ca", "es", "en")
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'manager', 'technician', 'clerk')", name="role_known"),
+        # A clerk belongs to exactly one council; office staff belong to none.
+        CheckConstraint(
+            "(role = 'clerk' AND council_id IS NOT NULL) OR "
+            "(role <> 'clerk' AND council_id IS NULL)",
+            name="council_iff_clerk",
+        ),
+        # Stored lower-cased so that the unique constraint is case-insensitive on both databases.
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+        CheckConstraint(
+            "preferred_language IS NULL OR preferred_language IN ('ca', 'es', 'en')",
+            name="language_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    council_id: Mapped[int | None] = mapped_column(
+        ForeignKey("councils.id", ondelete="RESTRICT"), index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    preferred_language: Mapped[str | None] = mapped_column(String(5))
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Part of the session identifier: bumping it (password change, deactivation) ends every
+    # session and remember-me cookie of the user on their next request.
+    auth_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    council: Mapped[Council | None] = relationship(lazy="joined")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login asks this
+        return bool(self.active)
+
+    def get_id(self) -> str:
+        return f"{self.id}.{self.auth_version}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("admin", "manager", "technician")
+
+    def __repr__(self) -> str:
+        return f"<User {self.email} {self.role}>"
+
+
+# A clerk sees office staff (assignees, authors) and the people of their own council only.
+add_clerk_criteria(
+    User, lambda cid: lambda cls: or_(cls.council_id.is_(None), cls.council_id == cid)
+)
+
+
+class ApiToken(db.Model):
+    """A personal token; only the SHA-256 of its secret part is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class OptionalCouncil(CouncilOwned):
+    """Like CouncilOwned (and scoped the same way) but for rows that may belong to none."""
+
+    @declared_attr
+    def council_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey("councils.id", ondelete="SET NULL"), index=True, nullable=True)
+
+
+class AuditEntry(OptionalCouncil, db.Model):
+    """Who changed what, when, with the values before and after.
+
+    Rows are only ever inserted. `council_id` lets a clerk read the history of their own
+    council's objects (an asset's history) and nothing else.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_object", "object_type", "object_id"),
+        Index("ix_audit_log_created_at_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Kept as text too: the log must still say who it was after the user is gone.
+    actor_label: Mapped[str] = mapped_column(String(254), default="")
+    action: Mapped[str] = mapped_column(String(40))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(64))
+    object_label: Mapped[str] = mapped_column(String(200), default="")
+    changes: Mapped[dict] = mapped_column(JSONType, default=dict)
+
+    actor: Mapped[User | None] = relationship(lazy="joined")

@@ -1,0 +1,58 @@
+"""Cross-domain tables: in-app notifications and the outgoing-mail queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import UTCDateTime, utcnow
+from extensions import db
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Notification(db.Model):
+    """Something a user should know, shown in the app (and usually mailed too).
+
+    The text is not stored: `kind` and `params` are rendered when read, in the reader's
+    language (see core.notify).
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(60))
+    params: Mapped[dict] = mapped_column(JSONType, default=dict)
+    link: Mapped[str | None] = mapped_column(String(300))
+    read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMail(db.Model):
+    """A mail waiting to be sent, written in the same transaction as the change it reports.
+
+    A crash or an SMTP outage therefore never loses a notification that was committed; the
+    sender retries with backoff.
+    """
+
+    __tablename__ = "outbox_mail"
+    __table_args__ = (Index("ix_outbox_mail_pending", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(5), default="ca")
+    kind: Mapped[str] = mapped_column(String(60), default="")
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failed: Mapped[bool] = mapped_column(default=False)

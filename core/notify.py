@@ -1,0 +1,111 @@
+"""Notifications: in the app for users, and by mail for users and council contacts.
+
+A domain registers each kind of notification once, with functions that phrase its title and
+body from its parameters. Texts are produced in the reader's language: when the list is
+shown for in-app notifications, and at queueing time (in the recipient's language) for mail.
+Parameters must be plain JSON values; they are shown escaped like any other data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from flask import current_app, has_request_context, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from core import mail
+from core.models import Notification
+from extensions import db
+
+
+@dataclass(frozen=True)
+class Kind:
+    title: Callable[[dict], str]
+    body: Callable[[dict], str] | None = None
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def register_kind(name: str, title: Callable[[dict], str], body: Callable[[dict], str] | None = None) -> None:
+    _KINDS[name] = Kind(title, body)
+
+
+def render_title(kind: str, params: dict) -> str:
+    spec = _KINDS.get(kind)
+    if spec is None:
+        return kind
+    try:
+        return spec.title(params)
+    except (KeyError, ValueError, TypeError):
+        return kind
+
+
+def render_body(kind: str, params: dict) -> str:
+    spec = _KINDS.get(kind)
+    if spec is None or spec.body is None:
+        return ""
+    try:
+        return spec.body(params)
+    except (KeyError, ValueError, TypeError):
+        return ""
+
+
+def _absolute(link: str | None) -> str | None:
+    if not link:
+        return None
+    if link.startswith("http"):
+        return link
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + link
+
+
+def _mail_text(kind: str, params: dict, link: str | None) -> tuple[str, str]:
+    title = render_title(kind, params)
+    body = render_body(kind, params)
+    parts = [title, ""]
+    if body:
+        parts += [body, ""]
+    if link:
+        parts += [_("Open it in CouncilDesk: %(link)s", link=_absolute(link)), ""]
+    parts.append("-- ")
+    parts.append(current_app.config["OFFICE_NAME"])
+    parts.append(_("This message was sent automatically by CouncilDesk."))
+    return title, "\n".join(parts)
+
+
+def mail_in(language: str, to_address: str, kind: str, params: dict, link: str | None = None) -> None:
+    """Queue a mail to an address (a council contact, say) written in `language`."""
+    with force_locale(language or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        subject, body = _mail_text(kind, params, link)
+    mail.queue(to_address, subject, body, language=language, kind=kind)
+
+
+def notify_users(users: Iterable, kind: str, params: dict, *, link: str | None = None,
+                 send_mail: bool = True) -> list[Notification]:
+    """In-app notification for each user, and a mail in each one's language."""
+    created = []
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    seen = set()
+    for user in users:
+        if user is None or user.id in seen or not user.active:
+            continue
+        seen.add(user.id)
+        note = Notification(user_id=user.id, kind=kind, params=dict(params), link=link)
+        db.session.add(note)
+        created.append(note)
+        if send_mail and user.email:
+            mail_in(user.preferred_language or default, user.email, kind, params, link)
+    return created
+
+
+def link_for(endpoint: str, **values) -> str | None:
+    """A path for a notification link, usable outside requests (scheduler jobs) too."""
+    try:
+        if has_request_context():
+            return url_for(endpoint, **values)
+        with current_app.test_request_context():
+            return url_for(endpoint, **values)
+    except Exception:  # a link is a convenience; its absence must not stop a notification
+        return None
