@@ -11,7 +11,7 @@ from flask import Flask
 import config as config_module
 
 # The domain packages, in the order their blueprints and hooks are registered.
-DOMAINS = ("accounts", "agreements")
+DOMAINS = ("accounts", "agreements", "inventory")
 
 
 def _database_uri(app: Flask) -> str:
@@ -75,6 +75,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.lstrip_blocks = True
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Alembic announces each of its plugins at INFO whenever it is imported.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     _init_extensions(app)
     _register(app)

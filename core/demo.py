@@ -18,6 +18,7 @@ from extensions import db
 
 # Later domains append their own step here (module path, function name).
 STEPS: list[tuple[str, str]] = []
+STEPS.append(("inventory.demo", "seed"))
 
 
 @dataclass
