@@ -117,6 +117,13 @@ def _session_app(_schema, database_url, tmp_root):
 
 
 def clean_database(app) -> None:
+    """Empty every table the tests write to.
+
+    DELETE, child tables first, rather than TRUNCATE: on PostgreSQL a TRUNCATE of a few
+    dozen tables costs tens of milliseconds per test (it replaces their files), while a
+    DELETE on a table that holds a handful of rows costs next to nothing. The serial ids are
+    not reset; tests never depend on them.
+    """
     from extensions import db
 
     with app.app_context():
@@ -125,14 +132,10 @@ def clean_database(app) -> None:
         engine = db.engine
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
-                names = ", ".join(conn.dialect.identifier_preparer.quote(t.name) for t in tables)
-                if names:
-                    # A transaction left open elsewhere would make TRUNCATE wait forever: fail instead.
-                    conn.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
-                    conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-            else:
-                for table in reversed(tables):
-                    conn.execute(table.delete())
+                # A transaction left open elsewhere would make the cleanup wait forever: fail instead.
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
+            for table in reversed(tables):
+                conn.execute(table.delete())
 
 
 @pytest.fixture

@@ -184,7 +184,7 @@ def test_create_edit_and_retire_through_the_pages(db, world, client_for):
     assert (asset.holder, asset.status) == ("Maria Puig i Vila", "retired")
     detail = text(tech.get(f"/assets/{asset.id}"))
     assert "Maria Puig i Vila" in detail and "2027-03-01" in detail and "2031-03-01" in detail
-    actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "asset")).all()
+    actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "asset").order_by(AuditEntry.id)).all()
     assert actions == ["create", "update", "update"]
 
 
