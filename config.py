@@ -54,6 +54,14 @@ class DefaultConfig:
     BABEL_DEFAULT_LOCALE = "ca"
     BABEL_DEFAULT_TIMEZONE = "Europe/Madrid"
     OFFICE_TIMEZONE = "Europe/Madrid"
+    # The office's working calendar: hours forecasts and ticket SLAs count business time on it.
+    # Weekdays 0 = Monday; hours "08:00-15:00" (a split shift: "08:00-14:00, 16:00-18:00");
+    # holidays as YYYY-MM-DD (movable feasts, the town's festa major) and MM-DD (fixed ones;
+    # None: Catalonia's fixed public holidays).
+    OFFICE_WORKDAYS = (0, 1, 2, 3, 4)
+    OFFICE_HOURS = "08:00-15:00"
+    OFFICE_HOLIDAYS: tuple = ()
+    OFFICE_RECURRING_HOLIDAYS: tuple | None = None
     OFFICE_NAME = "Oficina comarcal d'informàtica"
 
     # werkzeug's default (scrypt) is right for production; tests lower the cost.

@@ -41,7 +41,6 @@ def _api_user():
 def init_app(app: Flask) -> None:
     from accounts import api, views
     from accounts.cli import tokens_cli, users_cli
-
     from accounts.models import User
 
     access.register_path_object("user_id", User)

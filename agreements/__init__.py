@@ -19,10 +19,11 @@ def _council_by_slug(slug):
 
 def init_app(app: Flask) -> None:
     from agreements import api, views
-    from agreements.models import Council
+    from agreements.models import Agreement, Council
     from core.access import register_path_object
 
     register_path_object("council_id", Council)
+    register_path_object("agreement_id", Agreement)
     register_path_object("slug", lookup=_council_by_slug)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
@@ -32,4 +33,5 @@ def init_app(app: Flask) -> None:
                 "buildings", 20),
         NavItem("agreements.councils", _l("My council"), frozenset({"clerk"}), "building", 20),
         NavItem("agreements.bands", _l("Allowance bands"), frozenset({"admin", "manager"}), "sliders", 800),
+        NavItem("agreements.months", _l("Month close"), frozenset({"admin", "manager"}), "lock", 810),
     )

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from agreements import services
+from agreements.months import MONTH_PATTERN, format_month, office_today, parse_month
 from agreements.services import MAX_POPULATION
 from core.access import ADMIN, ALL_ROLES, MANAGERS, allow
 from core.api import (
+    HTTP_MESSAGES,
+    ApiAbort,
     ApiModel,
     OutModel,
     PageQuery,
@@ -19,6 +24,7 @@ from core.api import (
     operation,
     page_of,
 )
+from core.db import MAX_ID
 from extensions import db
 
 bp = api_blueprint("agreements_api", __name__)
@@ -155,3 +161,137 @@ def replace_bands(body: BandsIn):
     bands = services.replace_bands([b.model_dump() for b in body.items],
                                    actor=current_user._get_current_object())
     return PageResult(bands, None)
+
+
+# --- agreements -------------------------------------------------------------------------
+
+Rollover = Literal["none", "next_month"]
+
+
+class AgreementOut(OutModel):
+    id: int
+    council_id: int
+    starts_on: dt.date
+    ends_on: dt.date
+    onsite_minutes_month: int
+    remote_minutes_month: int
+    rollover: Rollover
+    status: Literal["draft", "active", "ended"] = Field(
+        description="`draft` until signed; `ended` once the period is over; otherwise `active`.")
+    previous_agreement_id: int | None
+    signed_on: dt.date | None
+    document_ref: str
+    notes: str
+
+
+class AgreementIn(ApiModel):
+    council_id: int = Field(ge=1, le=MAX_ID)
+    starts_on: dt.date = Field(description="The first day of a month.")
+    ends_on: dt.date = Field(description="The last day of a month.")
+    onsite_minutes_month: int | None = Field(
+        None, ge=90, le=1680, description="90 to 1680; omitted or null: the population band's default.")
+    remote_minutes_month: int | None = Field(
+        None, ge=0, le=services.MAX_REMOTE_MINUTES,
+        description="Omitted or null: from the council's population band, stored now.")
+    rollover: Rollover = "none"
+    status: Literal["draft", "active"] = Field("active", description="`draft`: prepared, not signed yet.")
+    signed_on: dt.date | None = Field(None, description="For a signed agreement; omitted: today.")
+    document_ref: str = Field("", max_length=services.MAX_DOCUMENT_REF)
+    notes: str = Field("", max_length=services.MAX_NOTES)
+
+
+class AgreementQuery(PageQuery):
+    council_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class MonthCloseOut(BaseModel):
+    council_id: int
+    month: str = Field(description="YYYY-MM")
+    closed: bool
+    closed_at: dt.datetime
+    closed_by_id: int | None
+    newly_closed: bool = Field(description="False when the month was already closed (closing twice is harmless).")
+
+
+class MonthCloseAllOut(BaseModel):
+    month: str
+    councils: int = Field(description="Councils an agreement covers this month.")
+    newly_closed: int
+
+
+MONTH_PARAM = {"type": "string", "pattern": MONTH_PATTERN, "description": "YYYY-MM"}
+
+
+def agreement_values(body: AgreementIn) -> dict:
+    values = body.model_dump(exclude={"council_id", "status"})
+    if body.status == "draft":
+        if body.signed_on is not None:
+            raise ApiAbort(422, "validation_error", HTTP_MESSAGES[422],
+                           {"signed_on": _l("A draft has no signing date.")})
+        values["signed_on"] = None
+    elif body.signed_on is None:
+        values["signed_on"] = office_today()
+    return values
+
+
+@bp.get("/agreements")
+@allow(*ALL_ROLES)
+@operation("List agreements", query=AgreementQuery, response=page_of(AgreementOut), tags=["agreements"],
+           description="Clerks see their own council's agreements; another council's `council_id` is a 404.")
+def list_agreements(query: AgreementQuery):
+    if query.council_id is not None:
+        services.get_council(query.council_id)
+    stmt = services.agreement_query(council_id=query.council_id)
+    return keyset_page(db.session, stmt, [services.Agreement.id], query.limit, query.cursor)
+
+
+@bp.post("/agreements")
+@allow(*MANAGERS)
+@operation("Create an agreement", body=AgreementIn, response=AgreementOut, status=201, errors=(409,),
+           tags=["agreements"],
+           description="Periods run from the first to the last day of a month; an overlap with another "
+                       "agreement of the council is 409 `agreement_overlap`.")
+def create_agreement(body: AgreementIn):
+    council = services.get_council(body.council_id)
+    return services.create_agreement(council, agreement_values(body), actor=current_user._get_current_object())
+
+
+@bp.get("/agreements/<int:agreement_id>")
+@allow(*ALL_ROLES)
+@operation("Get an agreement", response=AgreementOut, tags=["agreements"])
+def get_agreement(agreement_id: int):
+    return services.get_agreement(agreement_id)
+
+
+def _month_or_422(month: str) -> dt.date:
+    value = parse_month(month)
+    if value is None:
+        raise ApiAbort(422, "validation_error", HTTP_MESSAGES[422], {"month": _l("Wrong format.")})
+    return value
+
+
+@bp.post("/councils/<int:council_id>/months/<month>/close")
+@allow(*MANAGERS)
+@operation("Close a council's month", response=MonthCloseOut, errors=(422,), tags=["agreements"],
+           path_params={"month": MONTH_PARAM},
+           description="The month's time entries become immutable. Closing twice is harmless (200). "
+                       "A month with no agreement is 404 `no_agreement`; a month not over yet, 422.")
+def close_month(council_id: int, month: str):
+    council = services.get_council(council_id)
+    first = _month_or_422(month)
+    newly = services.close_month(council, first, actor=current_user._get_current_object())
+    row = services.month_close(council.id, first)
+    return {"council_id": council.id, "month": format_month(first), "closed": True, "closed_at": row.closed_at,
+            "closed_by_id": row.closed_by_id, "newly_closed": newly}
+
+
+@bp.post("/months/<month>/close")
+@allow(*MANAGERS)
+@operation("Close a month for every council", response=MonthCloseAllOut, errors=(422,), tags=["agreements"],
+           path_params={"month": MONTH_PARAM},
+           description="Every council an agreement covers that month. Idempotent.")
+def close_month_everywhere(month: str):
+    first = _month_or_422(month)
+    newly = services.close_month_everywhere(first, actor=current_user._get_current_object())
+    councils = sum(row["councils"] for row in services.month_overview(first, first))
+    return {"month": format_month(first), "councils": councils, "newly_closed": newly}

@@ -1,8 +1,9 @@
-"""Demo councils: the eighteen Bages councils of data/bages_councils.csv."""
+"""Demo councils (the eighteen Bages councils of data/bages_councils.csv) and their agreements."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
@@ -51,3 +52,41 @@ def seed() -> list[Council]:
             "language": "ca",
         }, actor=None))
     return councils
+
+
+# --- agreements ---------------------------------------------------------------------------
+
+FIRST_TERM = (dt.date(2022, 1, 1), dt.date(2025, 12, 31))
+RENEWAL_TERM = (dt.date(2026, 1, 1), dt.date(2029, 12, 31))
+
+
+def _half_hours(minutes: float) -> int:
+    """Agreements speak of hours and half hours; clamp to the 1.5–28 h a council may request."""
+    return int(min(services.ONSITE_MAX, max(services.ONSITE_MIN, round(minutes / 30) * 30)))
+
+
+def seed_agreements(ctx) -> None:
+    """A 2022–2025 agreement per council and its 2026–2029 renewal with about 20 % more on-site
+    time. On-site requests grow with the village (1.5 h a month for the smallest, up to 28 h for
+    the largest); remote time comes from the population bands."""
+    for council in ctx.councils:
+        if services.council_agreements(council.id):
+            continue
+        # Roughly an hour a month per 150 inhabitants, as the councils asked, give or take.
+        onsite = _half_hours(council.population / 150 * 60 * ctx.rng.uniform(0.8, 1.2))
+        rollover = "next_month" if ctx.rng.random() < 0.35 else "none"
+        first = services.create_agreement(council, {
+            "starts_on": FIRST_TERM[0], "ends_on": FIRST_TERM[1], "onsite_minutes_month": onsite,
+            "remote_minutes_month": None, "rollover": rollover,
+            "signed_on": dt.date(2021, 12, ctx.rng.randint(9, 22)),
+            "document_ref": f"CCB-CONV-2022-{council.code}",
+        }, actor=None, today=ctx.today)
+        signed = dt.date(2025, 12, ctx.rng.randint(9, 22))
+        services.create_agreement(council, {
+            "starts_on": RENEWAL_TERM[0], "ends_on": RENEWAL_TERM[1],
+            "onsite_minutes_month": _half_hours(first.onsite_minutes_month * 1.2),
+            "remote_minutes_month": None, "rollover": rollover,
+            # Before it was signed, the renewal is a draft.
+            "signed_on": signed if signed <= ctx.today else None,
+            "document_ref": f"CCB-CONV-2026-{council.code}",
+        }, actor=None, today=ctx.today)

@@ -1,21 +1,36 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DecimalField,
     EmailField,
     FieldList,
     FormField,
     IntegerField,
+    RadioField,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from agreements.models import CODE_PATTERN, SLUG_PATTERN
+from agreements.months import format_month, parse_month
+from support.forms import DurationField
 
 
 class CouncilForm(FlaskForm):
@@ -54,3 +69,52 @@ class BandRowForm(FlaskForm):
 
 class BandsForm(FlaskForm):
     bands = FieldList(FormField(BandRowForm), min_entries=1, max_entries=20)
+
+
+class MonthField(StringField):
+    """A month as YYYY-MM (`<input type="month">`, which browsers without it show as text)."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("render_kw", {}).update({"type": "month", "placeholder": "YYYY-MM",
+                                                   "pattern": "[0-9]{4}-[0-9]{2}", "inputmode": "numeric"})
+        super().__init__(label, validators, **kwargs)
+        self.month = None
+
+    def _value(self):
+        if isinstance(self.data, dt.date):
+            return format_month(self.data)
+        return super()._value()
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        self.month = parse_month(self.data)
+
+    def process_data(self, value):
+        super().process_data(format_month(value) if isinstance(value, dt.date) else value)
+        self.month = value if isinstance(value, dt.date) else parse_month(value)
+
+    def pre_validate(self, form):
+        if self.month is None:
+            raise ValidationError(str(_l("Enter a month as YYYY-MM, e.g. 2026-01.")))
+
+
+class AgreementForm(FlaskForm):
+    first_month = MonthField(_l("First month"))
+    last_month = MonthField(_l("Last month"))
+    onsite = DurationField(_l("On-site hours a month"), max_minutes=1680, allow_blank=True,
+                           description=_l("Between 1.5 and 28 h, e.g. 8 h or 7:30. Empty: the population band's "
+                                          "default."))
+    remote = DurationField(_l("Remote hours a month"), max_minutes=44640, allow_blank=True, allow_zero=True,
+                           description=_l("Empty: from the population band, stored now so that later changes of "
+                                          "population do not alter the agreement."))
+    rollover = SelectField(_l("Unused hours"), choices=[
+        ("none", _l("Are not carried over")),
+        ("next_month", _l("Carry over to the next month")),
+    ], default="none")
+    status = RadioField(_l("Status"), choices=[("draft", _l("Draft (not signed yet)")), ("active", _l("Signed"))],
+                        default="active", validators=[InputRequired()])
+    signed_on = DateField(_l("Signing date"), validators=[Optional()],
+                          description=_l("Empty for a signed agreement: today."))
+    document_ref = StringField(_l("Document reference"), validators=[Optional(), Length(max=120)],
+                               description=_l("The file or record number of the signed agreement."))
+    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=5000)])

@@ -19,6 +19,8 @@ from extensions import db
 # Later domains append their own step here (module path, function name).
 STEPS: list[tuple[str, str]] = []
 STEPS.append(("inventory.demo", "seed"))
+STEPS.append(("agreements.demo", "seed_agreements"))
+STEPS.append(("support.demo", "seed"))
 
 
 @dataclass

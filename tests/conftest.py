@@ -229,6 +229,26 @@ def world(app) -> World:
     return World(app)
 
 
+@pytest.fixture
+def english(request):
+    """For tests that read English texts (the project's default language is Catalan): the
+    world's users speak English unless the test says otherwise, and service calls made
+    outside a request render in English too."""
+    from flask_babel import force_locale
+
+    if "world" in request.fixturenames:
+        world = request.getfixturevalue("world")
+        for user in (world.admin, world.manager, world.technician, world.clerk_a, world.clerk_b):
+            user.preferred_language = "en"
+        request.getfixturevalue("db").session.commit()
+    if "app" in request.fixturenames or "world" in request.fixturenames:
+        request.getfixturevalue("app")
+        with force_locale("en"):
+            yield
+    else:
+        yield
+
+
 def login_client(app, user):
     """A test client signed in as `user`, without going through the login form."""
     client = app.test_client()

@@ -1,7 +1,7 @@
 """inventory: assets and expiry reminders
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-21 21:22:06.562773
 
 """
@@ -14,7 +14,7 @@ from sqlalchemy import Text  # noqa: F401  (autogenerate writes Text() for JSONB
 
 # revision identifiers, used by Alembic.
 revision = '0004'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -136,19 +136,5 @@ def login_to():
 
 
 @pytest.fixture(autouse=True)
-def _english_unless_asked(request):
-    """These tests read English texts: the demo users speak English unless a test says
-    otherwise, and service calls made outside a request render in English too. (The
-    project's default language is Catalan.)"""
-    from flask_babel import force_locale
-
-    if "world" in request.fixturenames:
-        world = request.getfixturevalue("world")
-        for user in (world.admin, world.manager, world.technician, world.clerk_a, world.clerk_b):
-            user.preferred_language = "en"
-        request.getfixturevalue("db").session.commit()
-    if "app" in request.fixturenames:
-        with force_locale("en"):
-            yield
-    else:
-        yield
+def _english_unless_asked(english):
+    """The inventory tests read English texts (see the `english` fixture)."""
