@@ -24,15 +24,54 @@ for _path in (ROOT, ROOT / "tests"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+# Timing-based health checks of hypothesis misfire on a loaded 2-core machine (CI runs the
+# suite on two workers); the properties themselves are what matters.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("councildesk", deadline=None)
+_hypothesis_settings.load_profile("councildesk")
+
 # Tables whose rows come from migrations and must survive the per-test cleanup.
 SEEDED_TABLES = {"allowance_bands", "alembic_version"}
 
 
 def _database_url(tmp_root: Path) -> str:
     url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{tmp_root / 'test.sqlite3'}"
+    if not url:
+        return f"sqlite:///{tmp_root / 'test.sqlite3'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        # Parallel workers (pytest -n): each gets its own database next to the given one.
+        url = _worker_database(url, worker)
+    return url
+
+
+def _server_url(url: str) -> sa.engine.URL:
+    return sa.engine.make_url(url).set(database="postgres")
+
+
+def _worker_database(url: str, worker: str) -> str:
+    target = sa.engine.make_url(url)
+    name = f"{target.database}_{worker}"
+    engine = sa.create_engine(_server_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.exit(f"PostgreSQL at {url} is unreachable: {exc}", returncode=3)
+    finally:
+        engine.dispose()
+    return target.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_worker_database(url: str) -> None:
+    engine = sa.create_engine(_server_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
 
 
 def base_config(url: str, tmp_root: Path) -> dict:
@@ -55,8 +94,11 @@ def tmp_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_root) -> str:
-    return _database_url(tmp_root)
+def database_url(tmp_root):
+    url = _database_url(tmp_root)
+    yield url
+    if url.startswith("postgresql") and os.environ.get("PYTEST_XDIST_WORKER"):
+        _drop_worker_database(url)
 
 
 @pytest.fixture(scope="session")
