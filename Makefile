@@ -10,7 +10,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432
 # Code whose strings are translated (the agent is a separate, English-only program).
 I18N_SOURCES := $(wildcard app.py accounts agreements core inventory remote/*.py reports support templates)
 
-.PHONY: run test test-pg lint bench load translations extract-translations clean-venv help
+.PHONY: run test test-pg lint bench load battery audit translations extract-translations clean-venv help
 
 help:
 	@echo "make run       serve the demo on http://$(HOST):$(PORT) (SQLite under instance/)"
@@ -18,6 +18,9 @@ help:
 	@echo "make test-pg   run the test suite on PostgreSQL ($(PG_URL)) in a throwaway database"
 	@echo "make lint      ruff"
 	@echo "make bench     benchmarks (ratios against baselines measured in the same run)"
+	@echo "make battery   the heavy reliability and security tests, on SQLite and on PostgreSQL"
+	@echo "make audit     pip-audit of the pinned requirements"
+	@echo "make load      locust: 100 UI users + 500 agents for 5 minutes on gunicorn + PostgreSQL"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +67,36 @@ $(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.dev-installed
 	touch $@
 
 bench: $(VENV)/.bench-installed translations
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# The reliability and security battery (tests/battery). Its light part (isolation matrix,
+# backups) runs in `make test`; its heavy part (SIGKILL durability, Schemathesis, XSS in
+# Chromium, gunicorn with two schedulers), marked `battery`, runs here on both databases,
+# but for the browser test (escaping does not depend on the database; it saves a minute).
+battery: $(VENV)/.dev-installed translations
+	$(BIN)/python -m pytest tests/battery -m battery $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-pg PYTEST_ARGS="tests/battery -m 'battery and not browser' $(PYTEST_ARGS)"
+
+# pip-audit reads advisories from PyPI's JSON API (/pypi/NAME/VERSION/json). Where only the
+# package index is reachable it looks nothing up and still prints "No known vulnerabilities
+# found": --strict makes a package it could not look up a failure, and the probe (Jinja2 2.10,
+# which has published advisories, must show them) says plainly when the advisories cannot
+# be reached at all; AUDIT_REQUIRED=1 turns that into a failure too.
+AUDIT_PROBE := import json, urllib.request; \
+  assert json.load(urllib.request.urlopen("https://pypi.org/pypi/jinja2/2.10/json", timeout=20))["vulnerabilities"]
+audit: $(VENV)/.dev-installed
+	@if $(BIN)/python -c '$(AUDIT_PROBE)' 2>/dev/null; then \
+	  $(BIN)/pip-audit --strict --progress-spinner off --cache-dir $(VENV)/pip-audit-cache \
+	    -r requirements.txt -r requirements-dev.txt; \
+	else \
+	  echo "pip-audit: BLOCKED, nothing audited: PyPI's advisory data (https://pypi.org/pypi/NAME/VERSION/json)"; \
+	  echo "is not reachable from this machine (only the package index is). Run 'make audit' where it is."; \
+	  [ -z "$(AUDIT_REQUIRED)" ]; \
+	fi
+
+# Five minutes of load on gunicorn + PostgreSQL (bench/load/run_load.py); not part of CI.
+load: $(VENV)/.bench-installed translations
+	$(BIN)/python bench/load/run_load.py $(LOAD_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -11,7 +11,7 @@ from flask import Flask
 import config as config_module
 
 # The domain packages, in the order their blueprints and hooks are registered.
-DOMAINS = ("accounts", "agreements", "support", "inventory")
+DOMAINS = ("accounts", "agreements", "support", "inventory", "remote", "reports")
 
 
 def _database_uri(app: Flask) -> str:
@@ -115,6 +115,7 @@ def _register(app: Flask) -> None:
 
     from core import views as core_views
     from core.api import core_api
+    from core.backup import backup_command, restore_command
     from core.db import IdConverter
     from core.demo import seed_demo_command
     from extensions import csrf
@@ -129,3 +130,5 @@ def _register(app: Flask) -> None:
         if getattr(bp, "is_api", False):
             csrf.exempt(bp)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)

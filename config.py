@@ -84,6 +84,81 @@ class DefaultConfig:
 
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 
+    # --- remote health checks (remote/) ---------------------------------------------------
+    # Fernet keys (`flask remote new-encryption-key`) for the SSH private keys stored in the
+    # database: the first encrypts, every one decrypts, so a key can be rotated by putting a
+    # new one first and running `flask remote rotate-keys`. A list, or one comma-separated
+    # string (COUNCILDESK_SSH_KEY_ENCRYPTION_KEYS). Empty in development and tests: a key is
+    # then derived from SECRET_KEY, with a warning; production refuses to store keys without.
+    SSH_KEY_ENCRYPTION_KEYS: tuple | list | str = ()
+    # What agents are told at enrollment and in every 202; offline after this many intervals.
+    REMOTE_AGENT_REPORT_INTERVAL = 300
+    REMOTE_AGENT_OFFLINE_INTERVALS = 3
+    REMOTE_AGENT_MAX_BODY = 256 * 1024
+    # A report collected this far ahead of the server's clock is stamped with the arrival time.
+    REMOTE_AGENT_CLOCK_TOLERANCE_SECONDS = 300
+    # Not below 3 agents silent at once: that is the network or this server, not the machines.
+    REMOTE_OFFLINE_SUPPRESS_MIN_AGENTS = 3
+    REMOTE_ENROLL_RATE_LIMIT = "30 per minute"
+    # Raw results (and the report ids that make replays idempotent) are kept this long; the
+    # daily roll-ups are kept for good. Roll-ups are recomputed for this many past days each
+    # night, so reports an agent spooled through an outage still count.
+    REMOTE_RESULTS_RETENTION_DAYS = 30
+    REMOTE_ROLLUP_RECOMPUTE_DAYS = 8
+    REMOTE_STATE_CHANGES_RETENTION_DAYS = 800
+    # A check still critical is reported again to the alert handlers at most this often.
+    REMOTE_ALERT_REPEAT_HOURS = 24
+    # SSH rounds: how often the due checks are collected, the default interval of a check,
+    # the pool (lessons.md: fan-out saturates near 16 threads on 2 cores) and the connections
+    # to one host:port at once (sshd's MaxStartups).
+    REMOTE_SSH_ROUND_SECONDS = 60
+    REMOTE_SSH_DEFAULT_INTERVAL = 300
+    REMOTE_SSH_WORKERS = 16
+    REMOTE_SSH_PER_HOST = 2
+    REMOTE_SSH_TIMEOUTS: dict = {"connect": 5.0, "banner": 5.0, "handshake": 10.0, "auth": 10.0,
+                                 "command": 15.0, "host_total": 60.0}
+
+    # --- the scheduler process (`flask scheduler`) ----------------------------------------
+    # A standby instance tries to take the lock this often; the active one checks it still
+    # holds it this often (and stops scheduling at once when it does not).
+    SCHEDULER_STANDBY_POLL_SECONDS = 5.0
+    SCHEDULER_LOCK_CHECK_SECONDS = 2.0
+    # SQLite: the lock file (default: next to the database file).
+    SCHEDULER_LOCK_FILE: str | None = None
+    # Extra "module:function" callables run at start to register jobs (site add-ons, tests).
+    SCHEDULER_JOB_MODULES: tuple | list = ()
+    # Only these job ids (None: every registered job).
+    SCHEDULER_ONLY_JOBS: tuple | list | None = None
+    SCHEDULER_RUNS_RETENTION_DAYS = 90
+
+    # --- tickets (support/) ---------------------------------------------------------------
+    # SLA targets in business minutes on the office calendar (OFFICE_*), per priority, over
+    # support.sla.DEFAULT_SLA_TARGETS: {"urgent": {"first_response": 30, "resolution": 240}}
+    # or {"urgent": [30, 240]}; priorities left out keep the defaults.
+    SLA_TARGETS: dict = {}
+    # A clock at or past this share of its target shows as a warning in the lists.
+    SLA_WARNING_PERCENT = 75
+    # A resolved ticket can be reopened for this many days; then the job closes it.
+    TICKET_REOPEN_DAYS = 15
+    # Attachments: the cap per file (MAX_CONTENT_LENGTH leaves room for the form around it).
+    TICKET_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+
+    # --- reports (reports/) ---------------------------------------------------------------
+    # The monthly delivery runs every day at this office time and acts on the first working
+    # day of the month (or the first run after it).
+    REPORTS_DELIVERY_HOUR = 7
+    REPORTS_DELIVERY_MINUTE = 0
+    # Renewal suggestions: the monthly average plus this share of headroom (or the 75th
+    # percentile, when higher), rounded up to the half hour.
+    REPORTS_RENEWAL_HEADROOM_PERCENT = 10
+    # Drawn charts are cached in memory (per process, bytes) and on disk, shared by workers
+    # (None: DATA_DIR/cache/charts; "" : no disk cache), keeping at most this many files.
+    REPORTS_CHART_CACHE_DIR: str | None = None
+    REPORTS_CHART_CACHE_MEMORY_BYTES = 16 * 1024 * 1024
+    REPORTS_CHART_CACHE_FILES = 2000
+    # The public transparency pages (and their CSV, JSON and chart), per client address.
+    REPORTS_PUBLIC_RATE_LIMIT = "120 per minute"
+
 
 class DevelopmentConfig(DefaultConfig):
     ENV_NAME = "development"

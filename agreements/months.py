@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# What parse_month accepts, years 1900–2200, so that the OpenAPI document says it too.
+MONTH_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])$"
 
 
 def month_start(day: dt.date) -> dt.date:

@@ -82,7 +82,17 @@ def _clean_council(values: dict, *, creating: bool) -> dict:
             value = value.strip()
         out[key] = value
 
-    if creating or "name" in out:
+    # Control characters have no place in a name or an address: they would reach pages,
+    # exports, PDFs and charts (matplotlib has no glyph for them). Invisible formatting
+    # characters (bidirectional overrides that disguise a name) neither; the address alone
+    # may have lines.
+    for key in ("name", "comarca", "address"):
+        value = out.get(key)
+        allowed = "\n\r\t" if key == "address" else ""
+        if isinstance(value, str) and any(unicodedata.category(c) in ("Cc", "Cf") and c not in allowed
+                                          for c in value):
+            errors[key] = _l("Contains control characters.")
+    if (creating or "name" in out) and "name" not in errors:
         if not out.get("name"):
             errors["name"] = _l("This field is required.")
         elif len(out["name"]) > 120:

@@ -32,20 +32,18 @@ Exit status 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import gc
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _scratch  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 RATIO_TARGET = 1.2
@@ -57,28 +55,8 @@ RAW_SQL = sa.text(
     "WHERE month >= :first AND month <= :last GROUP BY month, council_id, mode")
 
 
-@contextlib.contextmanager
 def scratch_database():
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgresql"):
-        # Under /tmp: a million rows and their indexes do not belong in the project's instance/.
-        with tempfile.TemporaryDirectory(prefix="councildesk-bench-hours-", dir="/tmp") as tmp:
-            yield f"sqlite:///{tmp}/bench.sqlite3"
-        return
-    base = sa.engine.make_url(url)
-    name = f"{base.database}_bench_hours"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    quoted = admin.dialect.identifier_preparer.quote(name)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-        conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-        admin.dispose()
-
+    return _scratch.scratch_database("hours")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

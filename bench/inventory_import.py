@@ -30,22 +30,20 @@ Exit status 1 when the target is missed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import datetime as dt
 import gc
 import io
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _scratch  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 TARGET = 3.0
@@ -98,27 +96,8 @@ def to_csv(rows: list[dict], change: float = 0.0) -> bytes:
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
 
 
-@contextlib.contextmanager
 def scratch_database():
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgresql"):
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/bench.sqlite3"
-        return
-    base = sa.engine.make_url(url)
-    name = f"{base.database}_bench_inventory"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    quoted = admin.dialect.identifier_preparer.quote(name)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-        conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-        admin.dispose()
-
+    return _scratch.scratch_database("inventory")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

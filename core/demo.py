@@ -21,6 +21,10 @@ STEPS: list[tuple[str, str]] = []
 STEPS.append(("inventory.demo", "seed"))
 STEPS.append(("agreements.demo", "seed_agreements"))
 STEPS.append(("support.demo", "seed"))
+# Tickets behind the hours; before remote's step, whose live alert opens today's monitoring ticket.
+STEPS.append(("support.demo", "seed_tickets"))
+STEPS.append(("remote.demo", "seed"))
+STEPS.append(("reports.demo", "seed"))
 
 
 @dataclass

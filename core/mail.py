@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
 
@@ -26,6 +27,15 @@ log = logging.getLogger("councildesk.mail")
 
 MAX_ATTEMPTS = 8
 CLAIM_TIMEOUT = dt.timedelta(minutes=10)
+
+# Mail kind -> callable(OutboxMail row) returning [(filename, mimetype, bytes)]: files a
+# domain attaches when the mail is sent (the outbox row keeps only text; the files stay where
+# that domain keeps them, e.g. the reports' archive).
+_attachment_providers: dict[str, Callable] = {}
+
+
+def register_attachments(kind: str, provider: Callable) -> None:
+    _attachment_providers[kind] = provider
 
 
 def queue(to_address: str, subject: str, body_text: str, *, language: str = "ca", kind: str = "") -> OutboxMail | None:
@@ -46,6 +56,13 @@ def _message(app: Flask, row: OutboxMail) -> EmailMessage:
     msg = EmailMessage()
     # First: set_content() replaces every Content-* header set before it.
     msg.set_content(row.body_text)
+    # Attachments next: they turn the message into multipart/mixed, which moves the Content-*
+    # headers set so far into the text part (the headers below stay on the whole message).
+    provider = _attachment_providers.get(row.kind)
+    if provider is not None:
+        for filename, mimetype, data in provider(row):
+            maintype, _, subtype = mimetype.partition("/")
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     name, address = parseaddr(app.config["MAIL_DEFAULT_SENDER"])
     msg["From"] = formataddr((name, address))
     msg["To"] = row.to_address

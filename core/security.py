@@ -66,7 +66,10 @@ def _refuse_nul():
     pairs = list(request.args.items(multi=True))
     if request.mimetype in _FORM_TYPES:
         pairs += request.form.items(multi=True)
-    if any("\x00" in key or "\x00" in value for key, value in pairs):
+        # File names reach the database (attachments) as much as field values do.
+        pairs += [(key, upload.filename) for key, upload in request.files.items(multi=True)]
+    # A malformed multipart part can come without a name (key None): nothing to refuse there.
+    if any("\x00" in (key or "") or "\x00" in (value or "") for key, value in pairs):
         abort(400)
 
 

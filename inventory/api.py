@@ -20,6 +20,7 @@ from core.api import (
     QueryModel,
     api_blueprint,
     keyset_page,
+    omittable,
     operation,
     page_of,
 )
@@ -96,12 +97,14 @@ class AssetIn(_AssetFields):
 
 
 class AssetPatch(_AssetFields):
-    council_id: int | None = Field(None, ge=1, le=MAX_ID,
-                                   description="Accepted only unchanged: assets do not move between councils.")
-    tag: str | None = Field(None, max_length=L["tag"])
-    kind: Kind | None = None
-    name: str | None = Field(None, min_length=1, max_length=L["name"])
-    status: Status | None = Field(None, description="Retiring an asset is setting `retired`; assets are never deleted.")
+    # These may be left out but never set to null (an asset always has them): omittable, so
+    # the OpenAPI document does not offer null where the service answers 422.
+    council_id: int = omittable(ge=1, le=MAX_ID,
+                                description="Accepted only unchanged: assets do not move between councils.")
+    tag: str = omittable(max_length=L["tag"])
+    kind: Kind = omittable()
+    name: str = omittable(min_length=1, max_length=L["name"])
+    status: Status = omittable(description="Retiring an asset is setting `retired`; assets are never deleted.")
 
 
 class AssetQuery(PageQuery):

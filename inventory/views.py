@@ -116,13 +116,15 @@ def _list(council: Council | None):
 @bp.get("/assets")
 @allow(*ALL_ROLES)
 def assets():
+    # The filters travel to the council's page; never `slug` (the path's own argument) nor
+    # url_for's keywords (`_external`, `_anchor`...), which a query string must not set.
+    carried = {k: v for k, v in request.args.items() if k not in ("council", "slug") and not k.startswith("_")}
     if current_user.role == "clerk":
         # A clerk has one council: its page names it and offers its exports.
-        return redirect(url_for("inventory.council_assets", slug=current_user.council.slug, **request.args))
+        return redirect(url_for("inventory.council_assets", slug=current_user.council.slug, **carried))
     slug = request.args.get("council")
     if slug:
-        return redirect(url_for("inventory.council_assets", slug=slug,
-                                **{k: v for k, v in request.args.items() if k != "council"}))
+        return redirect(url_for("inventory.council_assets", slug=slug, **carried))
     return _list(None)
 
 

@@ -136,3 +136,33 @@ def _body(p: dict) -> str:
 
 def register_kinds() -> None:
     notify.register_kind(KIND, _title, _body)
+
+
+# --- tickets -------------------------------------------------------------------------------
+
+def check_sla(now: dt.datetime) -> dict:
+    """The `support.sla` job: refresh the stored SLA of every ticket whose warning share or
+    due instant has come (the queue sorts and filters on those columns), and announce each
+    breach once to the assignee and the managers."""
+    from support.services import refresh_due_slas
+
+    return refresh_due_slas(now)
+
+
+def close_resolved_tickets(now: dt.datetime) -> int:
+    """The `support.close_resolved` job: resolved tickets nobody reopened within
+    TICKET_REOPEN_DAYS are closed (a clerk with the problem back opens a new one)."""
+    from support.services import close_resolved
+
+    return close_resolved(now)
+
+
+def register_jobs() -> None:
+    from remote import scheduler
+
+    # Every minute: the finest grain a due time is shown at, and the job only touches the
+    # tickets whose stored state is due to change (an indexed range on sla_next_at).
+    scheduler.register_job("support.sla", check_sla, lambda c: scheduler.interval(60),
+                           description="Ticket SLAs: warnings, breaches and their notifications")
+    scheduler.register_job("support.close_resolved", close_resolved_tickets, lambda c: scheduler.interval(3600),
+                           description="Close tickets resolved more than TICKET_REOPEN_DAYS ago")

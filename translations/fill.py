@@ -3,7 +3,9 @@
     python translations/fill.py translations/pending/*.json
 
 Each JSON file maps an English msgid to {"ca": "...", "es": "..."} (plural msgids map to
-{"ca": ["one", "other"], "es": [...]} keyed by the singular). English gets the msgid itself,
+{"ca": ["one", "other"], "es": [...]} keyed by the singular). A msgid with a context
+(`pgettext("ticket status", "Closed")`: "Tancada", where the plain "Closed" of months is
+"Tancats") is keyed as gettext keys it, "context\u0004msgid". English gets the msgid itself,
 so that no catalog has an empty entry. Entries already translated are kept unless the file
 says otherwise. Prints what is still missing and exits 1 if anything is.
 """
@@ -33,6 +35,8 @@ def main(paths: list[str]) -> int:
             if not message.id:
                 continue
             key = message.id[0] if isinstance(message.id, tuple) else message.id
+            if message.context:
+                key = f"{message.context}\x04{key}"
             if lang == "en":
                 message.string = message.id if isinstance(message.id, tuple) else message.id
             elif key in table and lang in table[key]:

@@ -121,3 +121,15 @@ def scripted_port() -> Iterator[Callable[[bytes | None], int]]:
         with contextlib.suppress(OSError):
             listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
         listener.close()
+
+
+# The fixtures of the health checks' tests (agents, alerts, scheduler, pages) live in
+# remote_support.py with their helpers; importing them here makes them fixtures of this folder.
+from remote_support import (  # noqa: E402,F401
+    _english_unless_asked,
+    enroll,
+    enrollment_key,
+    recorder,
+    remote_catalogs,
+    translated_app,
+)

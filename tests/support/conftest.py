@@ -108,3 +108,34 @@ def login(app, user):
 @pytest.fixture
 def login_to():
     return login
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+@pytest.fixture
+def open_ticket(world):
+    """open_ticket(council=A, actor=that council's clerk, now=None, files=(), **values) → a Ticket."""
+    from support import services
+
+    def create(council=None, actor=None, now=None, files=(), **values):
+        council = council or world.council_a
+        if actor is None:
+            actor = world.clerk_a if council.id == world.council_a.id else world.clerk_b
+        values.setdefault("title", "The Registry printer does not print")
+        values.setdefault("description", "Nothing comes out and the orange light blinks.")
+        return services.create_ticket(council, values, actor=actor, now=now, files=files)
+
+    return create
+
+
+@pytest.fixture
+def move(world):
+    """move(ticket, *statuses, actor=technician, now=None): walk a ticket through statuses."""
+    from support import services
+
+    def walk(ticket, *statuses, actor=None, now=None):
+        for status in statuses:
+            ticket = services.change_ticket(ticket, {"status": status}, actor=actor or world.technician, now=now)
+        return ticket
+
+    return walk

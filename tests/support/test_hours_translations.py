@@ -14,7 +14,7 @@ def test_every_string_is_translated(hours_i18n):
     missing = []
     for msgid, plural in hours_i18n.extract_messages().items():
         for lang, catalog in catalogs.items():
-            known = catalog.get(msgid)
+            known = hours_i18n.known(catalog, msgid)
             if known is not None and known.string and (not plural or all(known.string)):
                 continue
             value = pending.get(msgid, {}).get(lang)
@@ -26,8 +26,9 @@ def test_every_string_is_translated(hours_i18n):
 def test_placeholders_are_kept_and_nothing_is_stale(hours_i18n):
     pending, extracted = hours_i18n.pending(), hours_i18n.extract_messages()
     assert not set(pending) - set(extracted), "entries no code uses any more"
-    for msgid, langs in pending.items():
-        wanted = set(PLACEHOLDER.findall(msgid)) | set(PLACEHOLDER.findall(extracted.get(msgid) or ""))
+    for key, langs in pending.items():
+        msgid = hours_i18n.split_key(key)[1]
+        wanted = set(PLACEHOLDER.findall(msgid)) | set(PLACEHOLDER.findall(extracted.get(key) or ""))
         for lang, value in langs.items():
             for text in value if isinstance(value, list) else [value]:
                 assert set(PLACEHOLDER.findall(text)) <= wanted | {"num"}, (lang, msgid, text)
