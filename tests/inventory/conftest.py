@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
+import i18n_catalogs  # tests/ is on sys.path (tests/conftest.py)
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PENDING = ROOT / "translations" / "pending" / "inventory.json"
-SOURCES = ((ROOT / "inventory", [("**.py", "python")]),
-           (ROOT / "templates" / "inventory", [("**.html", "jinja2.ext:babel_extract")]))
+ROOT = i18n_catalogs.ROOT
+SOURCES = ((ROOT / "inventory", i18n_catalogs.PYTHON), (ROOT / "templates" / "inventory", i18n_catalogs.JINJA))
 
 
 def build_csv(header, rows, *, delimiter=",", encoding="utf-8", bom=False) -> bytes:
@@ -51,22 +49,11 @@ def add_asset(world):
 
 def extract_messages() -> dict[str, str | None]:
     """The inventory's msgids: {msgid or singular: plural or None}."""
-    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
-
-    keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2)}
-    found: dict[str, str | None] = {}
-    for dirname, method_map in SOURCES:
-        for _file, _line, message, _comments, _context in extract_from_dir(
-                str(dirname), method_map, keywords=keywords):
-            if isinstance(message, tuple | list):
-                found[message[0]] = message[1]
-            else:
-                found.setdefault(message, None)
-    return found
+    return i18n_catalogs.extract_messages(SOURCES)
 
 
 def pending_translations() -> dict:
-    return json.loads(PENDING.read_text(encoding="utf-8"))
+    return i18n_catalogs.pending("inventory")
 
 
 @pytest.fixture(scope="session")
@@ -81,52 +68,18 @@ def inventory_pending() -> dict:
 
 @pytest.fixture(scope="session")
 def inventory_catalogs(tmp_path_factory) -> Path:
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    out = tmp_path_factory.mktemp("translations")
-    pending = pending_translations()
-    messages = extract_messages()
-    for lang in ("ca", "es", "en"):
-        with (ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-            catalog = read_po(fh, locale=lang)
-        for msgid, plural in messages.items():
-            if msgid in catalog and catalog[msgid].string:
-                continue
-            if lang == "en":
-                catalog.add((msgid, plural) if plural else msgid, (msgid, plural) if plural else msgid)
-            elif msgid in pending:
-                value = pending[msgid][lang]
-                catalog.add((msgid, plural) if plural else msgid, tuple(value) if plural else value)
-        target = out / lang / "LC_MESSAGES"
-        target.mkdir(parents=True)
-        with (target / "messages.mo").open("wb") as fh:
-            write_mo(fh, catalog)
-    return out
+    return i18n_catalogs.build_catalogs(tmp_path_factory.mktemp("translations"), extract_messages(),
+                                        pending_translations())
 
 
 @pytest.fixture
 def translated_app(app, make_app, inventory_catalogs):
     """An app (on the test database) whose catalogs include the inventory's pending entries."""
-    from extensions import babel, db
-
-    # Flask-Babel keeps one translations cache per process, keyed by locale only: empty it so
-    # this app loads its own catalogs, and again afterwards for the apps of the next tests.
-    babel.domain_instance.cache.clear()
-    translated = make_app(BABEL_TRANSLATION_DIRECTORIES=str(inventory_catalogs))
-    yield translated
-    babel.domain_instance.cache.clear()
-    # make_app empties the tables next, with TRUNCATE on PostgreSQL: the test's own session
-    # must not still hold a transaction on them, or the TRUNCATE waits for it forever.
-    db.session.rollback()
+    with i18n_catalogs.app_with_catalogs(make_app, inventory_catalogs) as translated:
+        yield translated
 
 
-def login(app, user):
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
-    return client
+login = i18n_catalogs.login
 
 
 @pytest.fixture

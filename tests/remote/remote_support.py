@@ -123,10 +123,10 @@ def subprocess_env(database_url: str, **extra) -> dict:
 
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-PENDING = ROOT / "translations" / "pending" / "remote.json"
-SOURCES = ((ROOT / "remote", [("*.py", "python")]),
-           (ROOT / "templates" / "remote", [("**.html", "jinja2.ext:babel_extract")]))
+import i18n_catalogs  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+
+ROOT = i18n_catalogs.ROOT
+SOURCES = ((ROOT / "remote", i18n_catalogs.PYTHON_TOP_LEVEL), (ROOT / "templates" / "remote", i18n_catalogs.JINJA))
 
 
 @pytest.fixture(autouse=True)
@@ -149,73 +149,24 @@ def _english_unless_asked(request):
 
 def extract_messages() -> dict[str, str | None]:
     """remote's msgids (not the agent's: it is a separate, English-only program)."""
-    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_from_file
-
-    keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2)}
-    found: dict[str, str | None] = {}
-
-    def add(message):
-        if isinstance(message, tuple | list):
-            found[message[0]] = message[1]
-        else:
-            found.setdefault(message, None)
-
-    for path in sorted((ROOT / "remote").glob("*.py")):
-        for _line, message, _comments, _context in extract_from_file("python", str(path), keywords=keywords):
-            add(message)
-    for _file, _line, message, _comments, _context in extract_from_dir(
-            str(ROOT / "templates" / "remote"), [("**.html", "jinja2.ext:babel_extract")], keywords=keywords):
-        add(message)
-    return found
+    return i18n_catalogs.extract_messages(SOURCES)
 
 
 def pending_translations() -> dict:
-    import json
-
-    return json.loads(PENDING.read_text(encoding="utf-8"))
+    return i18n_catalogs.pending("remote")
 
 
 @pytest.fixture(scope="session")
 def remote_catalogs(tmp_path_factory) -> Path:
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    out = tmp_path_factory.mktemp("remote-translations")
-    pending = pending_translations()
-    messages = extract_messages()
-    for lang in ("ca", "es", "en"):
-        with (ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-            catalog = read_po(fh, locale=lang)
-        for msgid, plural in messages.items():
-            if msgid in catalog and catalog[msgid].string:
-                continue
-            if lang == "en":
-                catalog.add((msgid, plural) if plural else msgid, (msgid, plural) if plural else msgid)
-            elif msgid in pending:
-                value = pending[msgid][lang]
-                catalog.add((msgid, plural) if plural else msgid, tuple(value) if plural else value)
-        target = out / lang / "LC_MESSAGES"
-        target.mkdir(parents=True)
-        with (target / "messages.mo").open("wb") as fh:
-            write_mo(fh, catalog)
-    return out
+    return i18n_catalogs.build_catalogs(tmp_path_factory.mktemp("remote-translations"), extract_messages(),
+                                        pending_translations())
 
 
 @pytest.fixture
 def translated_app(app, make_app, remote_catalogs):
     """An app whose catalogs include remote's pending entries (before they are merged)."""
-    from extensions import babel, db
-
-    babel.domain_instance.cache.clear()
-    translated = make_app(BABEL_TRANSLATION_DIRECTORIES=str(remote_catalogs))
-    yield translated
-    babel.domain_instance.cache.clear()
-    db.session.rollback()
+    with i18n_catalogs.app_with_catalogs(make_app, remote_catalogs) as translated:
+        yield translated
 
 
-def login(app, user):
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
-    return client
+login = i18n_catalogs.login

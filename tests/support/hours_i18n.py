@@ -9,82 +9,28 @@ directory's name is also the application's `support` package).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PENDING = ROOT / "translations" / "pending" / "hours.json"
-TICKETS_PENDING = ROOT / "translations" / "pending" / "tickets.json"
-SOURCES = ((ROOT / "agreements", [("**.py", "python")]),
-           (ROOT / "support", [("**.py", "python")]),
-           (ROOT / "templates" / "agreements", [("**.html", "jinja2.ext:babel_extract")]),
-           (ROOT / "templates" / "support", [("**.html", "jinja2.ext:babel_extract")]))
+import i18n_catalogs  # tests/ is on sys.path (tests/conftest.py)
+
+ROOT = i18n_catalogs.ROOT
+SOURCES = ((ROOT / "agreements", i18n_catalogs.PYTHON), (ROOT / "support", i18n_catalogs.PYTHON),
+           (ROOT / "templates" / "agreements", i18n_catalogs.JINJA),
+           (ROOT / "templates" / "support", i18n_catalogs.JINJA))
 
 
-def split_key(key: str) -> tuple[str | None, str]:
-    """(context, msgid) of a key: a msgid with a context is keyed "context\x04msgid", as
-    gettext and translations/fill.py key it."""
-    context, _sep, msgid = key.rpartition("\x04")
-    return context or None, msgid
-
-
-def known(cat, key: str):
-    """The catalog's entry for a key (context included), or None."""
-    context, msgid = split_key(key)
-    return cat.get(msgid, context=context)
+split_key, known, catalog = i18n_catalogs.split_key, i18n_catalogs.known, i18n_catalogs.catalog
 
 
 def extract_messages() -> dict[str, str | None]:
     """{msgid or singular (with its context, "context\x04msgid"): plural or None} of the
     agreements and support sources."""
-    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
-
-    keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2)}
-    found: dict[str, str | None] = {}
-    for dirname, method_map in SOURCES:
-        for _file, _line, message, _comments, context in extract_from_dir(str(dirname), method_map,
-                                                                          keywords=keywords):
-            prefix = f"{context}\x04" if context else ""
-            if isinstance(message, tuple | list):
-                found[prefix + message[0]] = message[1]
-            else:
-                found.setdefault(prefix + message, None)
-    return found
+    return i18n_catalogs.extract_messages(SOURCES)
 
 
 def pending() -> dict:
-    entries = json.loads(PENDING.read_text(encoding="utf-8"))
-    if TICKETS_PENDING.exists():
-        entries.update(json.loads(TICKETS_PENDING.read_text(encoding="utf-8")))
-    return entries
-
-
-def catalog(lang: str):
-    from babel.messages.pofile import read_po
-
-    with (ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        return read_po(fh, locale=lang)
+    return i18n_catalogs.pending("hours", "tickets")
 
 
 def build_catalogs(out: Path) -> Path:
-    from babel.messages.mofile import write_mo
-
-    entries, messages = pending(), extract_messages()
-    for lang in ("ca", "es", "en"):
-        cat = catalog(lang)
-        for entry_key, plural in messages.items():
-            found = known(cat, entry_key)
-            if found is not None and found.string:
-                continue
-            context, msgid = split_key(entry_key)
-            key = (msgid, plural) if plural else msgid
-            if lang == "en":
-                cat.add(key, key, context=context)
-            elif entry_key in entries:
-                value = entries[entry_key][lang]
-                cat.add(key, tuple(value) if plural else value, context=context)
-        target = out / lang / "LC_MESSAGES"
-        target.mkdir(parents=True, exist_ok=True)
-        with (target / "messages.mo").open("wb") as fh:
-            write_mo(fh, cat)
-    return out
+    return i18n_catalogs.build_catalogs(out, extract_messages(), pending())
