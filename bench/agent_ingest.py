@@ -82,7 +82,10 @@ def build_wsgi():
     # The storing floor: a bare Flask view that writes the raw body to one table and commits,
     # on the same database. Printed for reference: it says how much of the gap is the
     # database's commit, which no ingest can avoid, and how much is the ingest's own work.
+    from core.db import configure_sqlite
+
     engine = sa.create_engine(os.environ["DATABASE_URL"])
+    configure_sqlite(engine, 5000)  # the app's own SQLite settings (WAL, synchronous=NORMAL)
     store = Flask("store")
 
     @store.post("/api/v1/agents/report")
