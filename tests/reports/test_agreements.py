@@ -112,3 +112,16 @@ def test_agreement_and_council_pages(history, world, client_for):
     # The clerk reads the comparison, not the office's negotiating figures.
     clerk = client_for(world.clerk_a).get(f"/reports/agreements/{history['current'].id}").get_data(as_text=True)
     assert "4 h 30 min" not in clerk.replace("\xa0", " ")
+
+
+def test_the_council_and_agreement_pages_lead_to_their_reports(history, world, client_for):
+    """A manager reviewing an agreement, or a clerk on their council's page, reaches the report
+    from where they are."""
+    agreement = history["current"]
+    for user in (world.manager, world.clerk_a):
+        client = client_for(user)
+        council_page = client.get(f"/councils/{world.council_a.slug}").get_data(as_text=True)
+        assert f'href="/reports/councils/{world.council_a.slug}"' in council_page
+        agreement_page = client.get(f"/agreements/{agreement.id}").get_data(as_text=True)
+        assert f'href="/reports/agreements/{agreement.id}"' in agreement_page
+        assert client.get(f"/reports/agreements/{agreement.id}").status_code == 200
