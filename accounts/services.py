@@ -195,6 +195,14 @@ def change_password(user: User, current: str, new: str) -> None:
     db.session.commit()
 
 
+def sign_out_elsewhere(user: User) -> None:
+    """Every session and remember-me cookie of the user stops working (a phone left at a
+    council, a cookie copied off a shared PC); the caller starts a fresh one for this device."""
+    _end_sessions(user)
+    audit.record("sign_out_everywhere", object_type="user", object_id=user.id, actor=user, label=user.email)
+    db.session.commit()
+
+
 def set_password(user: User, new: str, *, actor: User | None) -> None:
     check_password_rules(new, user.email)
     user.password_hash = hash_password(new)

@@ -73,6 +73,7 @@ def account():
     user = current_user._get_current_object()
     profile = ProfileForm(prefix="profile", obj=user)
     password = PasswordChangeForm(prefix="pw")
+    elsewhere = ConfirmForm(prefix="elsewhere")
     if request.method == "GET":
         profile.preferred_language.data = user.preferred_language or ""
     if "profile-name" in request.form and profile.validate_on_submit():
@@ -92,17 +93,26 @@ def account():
         except DomainError as exc:
             apply_errors(password, exc)
         else:
-            # The password change ended every session; keep this one going on a fresh session,
-            # remembered on this device if it was (its old remember-me cookie no longer works).
-            remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
-            lang = session.get("lang")
-            session.clear()
-            if lang:
-                session["lang"] = lang
-            login_user(user, remember=remember)
+            _continue_here(user)
             flash(_("Your password was changed. Other devices have been signed out."), "success")
             return redirect(url_for("accounts.account"))
-    return render_template("accounts/account.html", profile=profile, password=password)
+    if "elsewhere-submit" in request.form and elsewhere.validate_on_submit():
+        services.sign_out_elsewhere(user)
+        _continue_here(user)
+        flash(_("You have been signed out on every other device."), "success")
+        return redirect(url_for("accounts.account"))
+    return render_template("accounts/account.html", profile=profile, password=password, elsewhere=elsewhere)
+
+
+def _continue_here(user):
+    """Every session of the user has just ended: keep this one going on a fresh session,
+    remembered on this device if it was (its old remember-me cookie no longer works)."""
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(user, remember=remember)
 
 
 @bp.route("/account/tokens", methods=["GET", "POST"])

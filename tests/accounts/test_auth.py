@@ -188,6 +188,33 @@ def test_password_change_keeps_this_device_remembered(app, world):
         assert signed_in(device) is works
 
 
+def test_sign_out_on_every_other_device_keeps_this_one(app, world, db):
+    """A technician who left a session open on a council PC, and a remember-me cookie on a
+    lost phone, ends both from the account page; the device in hand stays signed in, and
+    stays remembered if it was."""
+    from accounts.models import AuditEntry
+
+    here, council_pc, phone = app.test_client(), app.test_client(), app.test_client()
+    login(here, world.technician.email, world.password, remember="y")
+    login(council_pc, world.technician.email, world.password)
+    login(phone, world.technician.email, world.password, remember="y")
+    phone_cookie = phone.get_cookie(REMEMBER_COOKIE).value
+    page = here.get("/account").get_data(as_text=True)
+    assert 'name="elsewhere-submit"' in page
+    resp = here.post("/account", data={"elsewhere-submit": "1"})
+    assert resp.status_code == 302 and location_path(resp) == "/account"
+    assert signed_in(here)
+    assert not signed_in(council_pc)
+    stolen = app.test_client()
+    stolen.set_cookie(REMEMBER_COOKIE, phone_cookie)
+    assert not signed_in(stolen)
+    remembered = app.test_client()
+    remembered.set_cookie(REMEMBER_COOKIE, here.get_cookie(REMEMBER_COOKIE).value)
+    assert signed_in(remembered)
+    entry = db.session.scalars(db.select(AuditEntry).where(AuditEntry.action == "sign_out_everywhere")).one()
+    assert entry.object_id == str(world.technician.id) and entry.actor_id == world.technician.id
+
+
 def test_wrong_current_password_changes_nothing(app, world, client_for):
     client = client_for(world.clerk_a)
     resp = client.post("/account", data={"pw-current_password": "wrong one", "pw-new_password": "x" * 12,
