@@ -56,7 +56,20 @@ class DurationField(StringField):
             raise ValidationError(str(duration_message(exc))) from None
 
 
-class EntryForm(FlaskForm):
+class _WorkForm(FlaskForm):
+    """Time worked, on site or remote (`mode`, `travel`)."""
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if self.mode.data == "remote" and self.travel.errors:
+            # Remote work has no travel: whatever the (hidden) travel box holds is ignored.
+            self.travel.errors = []
+            self.travel.minutes = 0
+            valid = not any(f.errors for f in self) and not self.form_errors
+        return valid
+
+
+class EntryForm(_WorkForm):
     """Logging hours, made for a phone on site: few fields, big targets, today by default."""
 
     council_id = SelectField(_l("Council"), coerce=int, validators=[InputRequired(message=_l("Choose a council."))])
@@ -77,15 +90,6 @@ class EntryForm(FlaskForm):
             del self.technician_id
         else:
             self.technician_id.choices = [(u.id, u.name) for u in technicians]
-
-    def validate(self, extra_validators=None):
-        valid = super().validate(extra_validators)
-        if self.mode.data == "remote" and self.travel.errors:
-            # Remote work has no travel: whatever the (hidden) travel box holds is ignored.
-            self.travel.errors = []
-            self.travel.minutes = 0
-            valid = not any(f.errors for f in self) and not self.form_errors
-        return valid
 
 
 class CorrectionForm(FlaskForm):
@@ -185,7 +189,7 @@ class TicketUpdateForm(FlaskForm):
         self.category.choices = list(categories)
 
 
-class TicketTimeForm(FlaskForm):
+class TicketTimeForm(_WorkForm):
     """Time worked on a ticket, logged straight into the hours ledger."""
 
     duration = DurationField(_l("Time worked"), description=_l("For example 45 min, 1:30 or 1,5 h."))
@@ -196,14 +200,6 @@ class TicketTimeForm(FlaskForm):
     date = DateField(_l("Date"), validators=[InputRequired(message=_l("Enter the date (YYYY-MM-DD)."))])
     description = TextAreaField(_l("What was done"), validators=[
         DataRequired(message=_l("Say briefly what was done.")), Length(max=2000)])
-
-    def validate(self, extra_validators=None):
-        valid = super().validate(extra_validators)
-        if self.mode.data == "remote" and self.travel.errors:
-            self.travel.errors = []
-            self.travel.minutes = 0
-            valid = not any(f.errors for f in self) and not self.form_errors
-        return valid
 
 
 class RatingForm(FlaskForm):

@@ -869,14 +869,18 @@ def comments_of(ticket) -> list:
                                    .order_by(TicketComment.created_at, TicketComment.id)))
 
 
+def _part_of(ticket, model, part_id: int):
+    """A comment or attachment of this ticket; another ticket's is not found."""
+    part = db.session.scalar(select(model).where(model.id == part_id, model.ticket_id == ticket.id))
+    if part is None:
+        raise NotFound()
+    return part
+
+
 def get_comment(ticket, comment_id: int):
     from support.models import TicketComment
 
-    comment = db.session.scalar(select(TicketComment).where(TicketComment.id == comment_id,
-                                                            TicketComment.ticket_id == ticket.id))
-    if comment is None:
-        raise NotFound()
-    return comment
+    return _part_of(ticket, TicketComment, comment_id)
 
 
 def attachments_of(ticket) -> list:
@@ -889,11 +893,7 @@ def attachments_of(ticket) -> list:
 def get_attachment(ticket, attachment_id: int):
     from support.models import TicketAttachment
 
-    attachment = db.session.scalar(select(TicketAttachment).where(TicketAttachment.id == attachment_id,
-                                                                  TicketAttachment.ticket_id == ticket.id))
-    if attachment is None:
-        raise NotFound()
-    return attachment
+    return _part_of(ticket, TicketAttachment, attachment_id)
 
 
 def history_of(ticket) -> list:
