@@ -27,6 +27,7 @@ for _path in (ROOT, ROOT / "tests"):
 # Timing-based health checks of hypothesis misfire on a loaded 2-core machine (CI runs the
 # suite on two workers); the properties themselves are what matters.
 from hypothesis import settings as _hypothesis_settings  # noqa: E402
+from i18n_catalogs import login as login_client  # noqa: E402  (a client signed in, no login form)
 
 _hypothesis_settings.register_profile("councildesk", deadline=None)
 _hypothesis_settings.load_profile("councildesk")
@@ -289,15 +290,6 @@ def english(request):
             yield
     else:
         yield
-
-
-def login_client(app, user):
-    """A test client signed in as `user`, without going through the login form."""
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
-    return client
 
 
 @pytest.fixture

@@ -108,7 +108,8 @@ def app_with_catalogs(make_app, catalogs: Path):
 
 
 def login(app, user):
-    """A test client of `app` signed in as `user` (another app than the `client_for` fixture's)."""
+    """A test client of `app` signed in as `user`, without going through the login form (the
+    `client_for` fixture uses it too)."""
     client = app.test_client()
     with client.session_transaction() as sess:
         sess["_user_id"] = user.get_id()
