@@ -182,11 +182,17 @@ class _Doc:
         return buffer.getvalue()
 
 
-def _generated_line(doc: _Doc) -> str:
+def _closing(doc: _Doc) -> list:
+    """The end of every monthly document: what the figures mean, and when it was generated."""
     from zoneinfo import ZoneInfo
 
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Spacer
+
     now = utcnow().astimezone(ZoneInfo(current_app.config["OFFICE_TIMEZONE"]))
-    return _("Generated on %(when)s by CouncilDesk.", when=format_datetime(now, "medium", locale=doc.language))
+    generated = _("Generated on %(when)s by CouncilDesk.", when=format_datetime(now, "medium", locale=doc.language))
+    return [Spacer(1, 4 * mm), *(doc.p(str(line), "small") for line in texts.definitions()), Spacer(1, 2 * mm),
+            doc.p(generated, "small")]
 
 
 def _service_block(doc: _Doc, stats: quality.ServiceStats) -> list:
@@ -315,11 +321,7 @@ def council_month_pdf(council: Council, month: dt.date, language: str | None = N
         if breakdown:
             story.append(KeepTogether([doc.p(_("Tickets by category and channel"), "h2"), breakdown[0]]))
             story += breakdown[1:]
-        story.append(Spacer(1, 4 * mm))
-        for line in texts.definitions():
-            story.append(doc.p(str(line), "small"))
-        story.append(Spacer(1, 2 * mm))
-        story.append(doc.p(_generated_line(doc), "small"))
+        story += _closing(doc)
         return doc.build(story, f"{title} · {council.name} · {doc.month(month)}",
                          f"{current_app.config['OFFICE_NAME']} · {council.name} · {doc.month(month)}")
 
@@ -397,10 +399,6 @@ def office_month_pdf(month: dt.date, language: str) -> bytes:
         story.append(doc.chart(figures.sla_trend(month.year, until=month)))
         story.append(KeepTogether([doc.p(_("Service in %(month)s", month=doc.month(month)), "h2"),
                                    *_service_block(doc, quality.merged(service.values()))]))
-        story.append(Spacer(1, 4 * mm))
-        for line in texts.definitions():
-            story.append(doc.p(str(line), "small"))
-        story.append(Spacer(1, 2 * mm))
-        story.append(doc.p(_generated_line(doc), "small"))
+        story += _closing(doc)
         return doc.build(story, f"{title} · {doc.month(month)}",
                          f"{current_app.config['OFFICE_NAME']} · {doc.month(month)}")
