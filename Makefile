@@ -10,7 +10,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432
 # Code whose strings are translated (the agent is a separate, English-only program).
 I18N_SOURCES := $(wildcard app.py accounts agreements core inventory remote/*.py reports support templates)
 
-.PHONY: run test test-pg lint bench load battery audit translations extract-translations clean-venv help
+.PHONY: run test test-pg lint bench load battery audit translations extract-translations clean-venv help system system-bench
 
 help:
 	@echo "make run       serve the demo on http://$(HOST):$(PORT) (SQLite under instance/)"
@@ -34,6 +34,14 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
+# The system programs the tests and benches drive (sshd, Chromium, poppler, LibreOffice,
+# Dovecot, RabbitMQ...): .ci/install-system installs the missing ones, or names them and fails.
+system:
+	@.ci/install-system
+
+system-bench:
+	@.ci/install-system --bench
+
 translations: $(VENV)/.runtime-installed
 	@$(BIN)/pybabel compile -d translations > /dev/null
 
@@ -48,10 +56,10 @@ run: $(VENV)/.runtime-installed translations
 	COUNCILDESK_ENV=development $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collects no tests; make treats that as the failure it is.
-test: $(VENV)/.dev-installed translations
+test: system $(VENV)/.dev-installed translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-pg: $(VENV)/.dev-installed translations
+test-pg: system $(VENV)/.dev-installed translations
 	@db=councildesk_test_$$$$; \
 	$(BIN)/python -c "import sys, psycopg; c = psycopg.connect('$(subst +psycopg,,$(PG_URL))/postgres', autocommit=True); c.execute('CREATE DATABASE ' + sys.argv[1])" $$db \
 	  || { echo "PostgreSQL is unreachable at $(PG_URL)"; exit 1; }; \
@@ -68,7 +76,7 @@ $(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.dev-installed
 
 # Every bench runs, and the target fails at the end if any of them missed its target (a
 # missed one no longer hides the figures of those after it).
-bench: $(VENV)/.bench-installed translations
+bench: system-bench $(VENV)/.bench-installed translations
 	@missed=""; for script in bench/[!_]*.py; do echo "== $$script"; \
 	  $(BIN)/python $$script || missed="$$missed $$script"; done; \
 	if [ -n "$$missed" ]; then echo "targets missed or benches failed:$$missed"; exit 1; fi
@@ -77,7 +85,7 @@ bench: $(VENV)/.bench-installed translations
 # backups) runs in `make test`; its heavy part (SIGKILL durability, Schemathesis, XSS in
 # Chromium, gunicorn with two schedulers), marked `battery`, runs here on both databases,
 # but for the browser test (escaping does not depend on the database; it saves a minute).
-battery: $(VENV)/.dev-installed translations
+battery: system $(VENV)/.dev-installed translations
 	$(BIN)/python -m pytest tests/battery -m battery $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-pg PYTEST_ARGS="tests/battery -m 'battery and not browser' $(PYTEST_ARGS)"
 

@@ -89,6 +89,23 @@ def base_config(url: str, tmp_root: Path) -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def _frozen_clock(request):
+    """`@pytest.mark.frozen("2026-06-17T10:00:00+00:00")`: for tests whose pages show figures
+    that depend on the day (a forecast, the month so far). Autouse fixtures start before the
+    others, so fixtures reading "today" see the frozen day too."""
+    marker = request.node.get_closest_marker("frozen")
+    if marker is None:
+        yield
+        return
+    import datetime as dt
+
+    import time_machine
+
+    with time_machine.travel(dt.datetime.fromisoformat(marker.args[0]), tick=True):
+        yield
+
+
 @pytest.fixture(scope="session")
 def tmp_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("councildesk")

@@ -123,6 +123,7 @@ def test_editing_once_a_month_is_closed_keeps_the_terms(world, client_for, db, y
     assert re.search(r'<div class="alert alert-danger" role="alert">\s*<div>Months of this agreement are closed', page)
 
 
+@pytest.mark.frozen("2026-06-17T10:00:00+00:00")  # mid-month: a forecast is due
 def test_council_page_shows_the_month_and_the_year(world, client_for, year):
     from agreements.months import office_today
     from support import services as hours
