@@ -7,7 +7,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     EmailField,
     FieldList,
     FormField,
@@ -30,6 +29,7 @@ from wtforms.validators import (
 
 from agreements.models import CODE_PATTERN, SLUG_PATTERN
 from agreements.months import format_month, parse_month
+from core.fields import LocaleDecimalField, LocaleIntegerField
 from support.forms import DurationField
 
 
@@ -45,10 +45,10 @@ class CouncilForm(FlaskForm):
                        "It cannot change later."),
         filters=[lambda v: v.upper().strip() if isinstance(v, str) else v])
     comarca = StringField(_l("Comarca"), validators=[Optional(), Length(max=80)])
-    population = IntegerField(_l("Population"), validators=[
+    population = LocaleIntegerField(_l("Population"), validators=[
         InputRequired(message=_l("Enter the number of inhabitants (0 or more).")), NumberRange(min=0)])
     population_year = IntegerField(_l("Population figure of year"), validators=[Optional(), NumberRange(1800, 2200)])
-    area_km2 = DecimalField(_l("Area (km²)"), places=2, validators=[Optional(), NumberRange(min=0)])
+    area_km2 = LocaleDecimalField(_l("Area (km²)"), validators=[Optional(), NumberRange(min=0)])
     contact_email = EmailField(_l("Contact email"), validators=[Optional(), Email(message=_l("Enter a valid email address.")), Length(max=254)])
     contact_phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=40)])
     address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500)])

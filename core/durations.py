@@ -193,8 +193,12 @@ def format_duration(minutes: int, locale: str | Locale) -> str:
     return sign + " ".join(parts)
 
 
-def format_hours(minutes: int, locale: str | Locale, decimals: int = 1) -> str:
+def format_hours(minutes: int, locale: str | Locale, decimals: int | None = 1) -> str:
     """Minutes as decimal hours for reports: ``"1,5 h"`` in ca/es, ``"1.5 h"`` in en.
+
+    ``decimals=None`` shows as many decimals as the value needs, up to two: ``"2,25 h"`` for
+    135 minutes, ``"3 h"`` for 180, ``"1,67 h"`` for 100 (beside a duration, where a rounded
+    "2,3 h" would contradict the "2 h 15 min" next to it).
 
     The value is rounded half up to ``decimals`` places before Babel formats it (Babel alone
     rounds half to even, which makes 3 minutes "0,0 h" but 9 minutes "0,2 h"), and Babel
@@ -204,11 +208,15 @@ def format_hours(minutes: int, locale: str | Locale, decimals: int = 1) -> str:
     """
     if isinstance(minutes, bool) or not isinstance(minutes, int):
         raise TypeError(f"minutes must be an int, got {minutes!r}")
+    needed = decimals is None
+    if needed:
+        decimals = 2
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 6:
         raise ValueError("decimals must be an int from 0 to 6")
     quantum = Decimal(1).scaleb(-decimals)
     value = (Decimal(minutes) / 60).quantize(quantum, rounding=ROUND_HALF_UP)
     if value == 0:
         value = abs(value)
-    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    digit = "#" if needed else "0"
+    pattern = "#,##0" + ("." + digit * decimals if decimals else "")
     return f"{format_decimal(value, format=pattern, locale=_locale(locale))}{NBSP}h"

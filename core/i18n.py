@@ -6,7 +6,7 @@ import datetime as dt
 
 from babel.dates import format_date as babel_format_date
 from flask import Flask, current_app, request, session
-from flask_babel import format_date, format_datetime, format_decimal, format_percent, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
 LANGUAGE_NAMES = {"ca": "Català", "es": "Español", "en": "English"}
@@ -47,7 +47,7 @@ def duration_filter(minutes) -> str:
     return format_duration(int(minutes), locale_code())
 
 
-def hours_filter(minutes, decimals: int = 1) -> str:
+def hours_filter(minutes, decimals: int | None = 1) -> str:
     from core.durations import format_hours
 
     if minutes is None:
@@ -84,10 +84,12 @@ def number_filter(value, fmt: str | None = None) -> str:
 
 
 def percent_filter(value, fmt: str | None = None) -> str:
-    """`value` is a ratio (0.8 → 80 %)."""
+    """`value` is a ratio (0.8 → 80 %); never a rounded 100 % or 0 % for a value that is not."""
+    from core.numbers import format_share
+
     if value is None:
         return "—"
-    return format_percent(value, fmt or "#,##0 %")
+    return format_share(value, locale_code(), fmt or "#,##0 %")
 
 
 def init_app(app: Flask) -> None:

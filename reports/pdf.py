@@ -21,7 +21,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import format_decimal
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -31,6 +31,7 @@ from agreements.models import Agreement, Council
 from agreements.months import month_start
 from core.db import utcnow
 from core.durations import format_duration
+from core.numbers import format_share
 from extensions import db
 from reports import charts, figures, quality, services, texts
 
@@ -96,7 +97,7 @@ class _Doc:
         return "—" if minutes is None else format_duration(int(round(minutes)), self.language)
 
     def percent(self, ratio) -> str:
-        return "—" if ratio is None else format_percent(ratio, "#,##0 %", locale=self.language)
+        return "—" if ratio is None else format_share(ratio, self.language)
 
     def number(self, value, fmt: str | None = None) -> str:
         return "—" if value is None else format_decimal(value, fmt, locale=self.language)

@@ -165,3 +165,20 @@ def test_band_form_errors_are_next_to_their_fields(world, client_for, restore_ba
 
 def test_managers_cannot_edit_the_bands(world, client_for):
     assert client_for(world.manager).get("/allowance-bands/edit").status_code == 403
+
+
+def test_population_is_read_as_the_page_writes_it(world, client_for, db):
+    """'1.150' is how a Catalan page shows 1,150 inhabitants; typed back, it is 1,150, and a
+    number that cannot be read gets one message that says what to type."""
+    world.manager.preferred_language = "ca"
+    db.session.commit()
+    manager = client_for(world.manager)
+    resp = manager.post("/councils/new", data=council_form(name="Rajadell", population="1.150", area_km2="16,27"))
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:3000]
+    council = services.get_council_by_slug("rajadell")
+    assert council.population == 1150 and str(council.area_km2) == "16.27"
+    edit = manager.get("/councils/rajadell/edit").get_data(as_text=True)
+    assert 'value="1.150"' in edit and 'value="16,27"' in edit
+    page = manager.post("/councils/new", data=council_form(name="Rajadell 2", population="1.15.0")).get_data(as_text=True)
+    assert field_errors(page, "population") == ["Introduïu un nombre enter, per exemple 1.150."]
+    assert 'value="1.15.0"' in page  # what was typed stays in the field
