@@ -13,7 +13,7 @@ I18N_SOURCES := $(wildcard app.py accounts agreements core inventory remote/*.py
 .PHONY: run test test-pg lint bench load battery audit translations extract-translations clean-venv help system system-bench
 
 help:
-	@echo "make run       serve the demo on http://$(HOST):$(PORT) (SQLite under instance/)"
+	@echo "make run       serve the demo on http://$(HOST):$(PORT) with its scheduler (SQLite under instance/)"
 	@echo "make test      run the test suite on SQLite"
 	@echo "make test-pg   run the test suite on PostgreSQL ($(PG_URL)) in a throwaway database"
 	@echo "make lint      ruff"
@@ -50,10 +50,13 @@ extract-translations: $(VENV)/.dev-installed
 	  --no-location --sort-output --project CouncilDesk -o translations/messages.pot $(I18N_SOURCES)
 	$(BIN)/pybabel update --no-fuzzy-matching -i translations/messages.pot -d translations
 
+# The web server and the scheduler together (Procfile.demo, run by honcho), so that checks,
+# offline detection, SLA warnings and reminders are live in the demo; Ctrl-C stops both.
 run: $(VENV)/.runtime-installed translations
 	COUNCILDESK_ENV=development $(BIN)/flask db upgrade
 	COUNCILDESK_ENV=development $(BIN)/flask seed-demo --if-empty
-	COUNCILDESK_ENV=development $(BIN)/flask run --host $(HOST) --port $(PORT)
+	COUNCILDESK_ENV=development HOST=$(HOST) PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
+	  $(BIN)/honcho -f Procfile.demo start
 
 # pytest exits 5 when it collects no tests; make treats that as the failure it is.
 test: system $(VENV)/.dev-installed translations
