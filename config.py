@@ -133,7 +133,7 @@ class DefaultConfig:
 
     # --- tickets (support/) ---------------------------------------------------------------
     # SLA targets in business minutes on the office calendar (OFFICE_*), per priority, over
-    # support.sla.DEFAULT_SLA_TARGETS: {"urgent": {"first_response": 30, "resolution": 240}}
+    # support.tickets.sla.DEFAULT_SLA_TARGETS: {"urgent": {"first_response": 30, "resolution": 240}}
     # or {"urgent": [30, 240]}; priorities left out keep the defaults.
     SLA_TARGETS: dict = {}
     # A clock at or past this share of its target shows as a warning in the lists.

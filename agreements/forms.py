@@ -30,7 +30,7 @@ from wtforms.validators import (
 from agreements.models import CODE_PATTERN, SLUG_PATTERN
 from agreements.months import format_month, parse_month
 from core.fields import LocaleDecimalField, LocaleIntegerField
-from support.forms import DurationField
+from support.hours.forms import DurationField
 
 
 class CouncilForm(FlaskForm):

@@ -532,7 +532,7 @@ def update_agreement(agreement: Agreement, values: dict, *, actor: User | None,
                      today: dt.date | None = None) -> Agreement:
     """Change an agreement. Its terms (period, allowances, rollover) can change only while none of
     its months is closed: a closed month's figures must never move."""
-    from support.models import TimeEntry
+    from support.hours.models import TimeEntry
 
     today = today or office_today()
     council = agreement.council

@@ -78,7 +78,7 @@ def council_new():
 @bp.get("/councils/<slug>")
 @allow(*ALL_ROLES)
 def council(slug: str):
-    from support import services as hours
+    from support.hours import figures as hours
 
     council = services.get_council_by_slug(slug)
     band = services.band_for(council.population)
@@ -328,7 +328,7 @@ def agreement_edit(agreement_id: int):
 @bp.get("/agreements/<int:agreement_id>")
 @allow(*ALL_ROLES)
 def agreement(agreement_id: int):
-    from support import services as hours
+    from support.hours import figures as hours
 
     agreement = services.get_agreement(agreement_id)
     today = office_today()
@@ -379,7 +379,7 @@ def months():
 @bp.get("/months/<month>")
 @allow(*MANAGERS)
 def month(month: str):
-    from support import services as hours
+    from support.hours import figures as hours
 
     first = _month_arg(month)
     today = office_today()

@@ -153,7 +153,7 @@ def seed(n: int, today: dt.date):
 def run(app, n: int, rounds: int) -> int:
     from agreements.months import office_today
     from extensions import db
-    from support import services
+    from support.hours import figures as services
 
     today = office_today()
     year = today.year - 1  # a whole year, with a December before it

@@ -135,8 +135,8 @@ def seed(n: int, now: dt.datetime):
     from accounts.models import User
     from agreements.models import Council
     from extensions import db
-    from support.search import fold
-    from support.services import queue_stand_in
+    from support.tickets.queue import queue_stand_in
+    from support.tickets.search import fold
 
     engine = db.engine
     name = engine.dialect.name
@@ -303,7 +303,7 @@ def pages(engine_name: str, council_slug: str, council_id: int, technician_id: i
     and, for searches, the same form (on SQLite, a common word is tested ticket by ticket while
     reading the queue's index in order: `id + 0 IN (...)`; see support.search).
     """
-    from support.services import QUEUE_DONE
+    from support.tickets.queue import QUEUE_DONE
 
     order = "ORDER BY queue_at, id LIMIT 51"
     is_open = f"status IN {OPEN_SQL}"

@@ -20,9 +20,9 @@ from extensions import db
 STEPS: list[tuple[str, str]] = []
 STEPS.append(("inventory.demo", "seed"))
 STEPS.append(("agreements.demo", "seed_agreements"))
-STEPS.append(("support.demo", "seed"))
+STEPS.append(("support.hours.demo", "seed"))
 # Tickets behind the hours; before remote's step, whose live alert opens today's monitoring ticket.
-STEPS.append(("support.demo", "seed_tickets"))
+STEPS.append(("support.tickets.demo", "seed_tickets"))
 STEPS.append(("remote.demo", "seed"))
 STEPS.append(("reports.demo", "seed"))
 

@@ -496,7 +496,7 @@ def tickets_of(asset: Asset, limit: int = 50) -> list:
     the ticket module (which depends on inventory for its asset picker).
     """
     try:
-        from support.models import Ticket
+        from support.tickets.models import Ticket
     except ImportError:
         return []
     column = getattr(Ticket, "asset_id", None)

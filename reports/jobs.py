@@ -46,7 +46,7 @@ NOTICE_KIND = "reports.monthly_ready"
 
 def first_working_day(month: dt.date) -> dt.date:
     """The first business day of a month on the office calendar (its first day if it has none)."""
-    from support.services import business_days
+    from core.calendar import business_days
 
     days = business_days(month_start(month))
     return days[0] if days else month_start(month)
@@ -140,7 +140,7 @@ def _signature(lines: list[str]) -> str:
 
 def _mail_council(delivery_id: int, council, period: dt.date, report: ReportArchive) -> int:
     from reports import quality
-    from support.services import council_month_usage
+    from support.hours.figures import council_month_usage
 
     language = council.language or current_app.config["BABEL_DEFAULT_LOCALE"]
     with write_transaction():
@@ -174,7 +174,7 @@ def _mail_council(delivery_id: int, council, period: dt.date, report: ReportArch
 
 
 def _mail_manager(delivery_id: int, manager: User, period: dt.date, report: ReportArchive, councils: int) -> int:
-    from support.services import usage_between
+    from support.hours.figures import usage_between
 
     language = manager.preferred_language or current_app.config["BABEL_DEFAULT_LOCALE"]
     if not manager.email:

@@ -184,7 +184,7 @@ def service_by_council_month(first: dt.date, last: dt.date, council_id: int | No
     ratings, health roll-ups); the council scope applies to each of them.
     """
     from remote.models import Rollup
-    from support.models import Ticket, TicketRating
+    from support.tickets.models import Ticket, TicketRating
 
     months = months_between(month_start(first), month_start(last))
     if not months:
@@ -239,7 +239,7 @@ def service_by_council_month(first: dt.date, last: dt.date, council_id: int | No
         s.resolution_met += int(in_time or 0)
 
     if with_durations:
-        from support.services import office_calendar
+        from core.calendar import office_calendar
 
         calendar = office_calendar()
         stmt = scoped(select(*([bucket] if bucket is not None else []), Ticket.council_id, Ticket.created_at,
@@ -306,7 +306,7 @@ def by_month(data: dict[Key, ServiceStats], months: Iterable[dt.date]) -> dict[d
 @functools.cache
 def _open_ticket_statements():
     """Built once: the statements are constant (the council scope is added at execution)."""
-    from support.models import OPEN_STATUSES, Ticket
+    from support.tickets.models import OPEN_STATUSES, Ticket
 
     late = case((or_(Ticket.sla_state == "breached", Ticket.first_response_breached.is_(True),
                      Ticket.resolution_breached.is_(True)), 1), else_=0)

@@ -30,9 +30,9 @@ from core.db import utcnow
 from core.errors import NotFound, ValidationFailed
 from extensions import db
 from reports.models import ReportPublication
-from support import services as hours
-from support.usage import MODES, MonthUsage
-from support.usage import forecast as mode_forecast
+from support.hours import figures as hours
+from support.hours.usage import MODES, MonthUsage
+from support.hours.usage import forecast as mode_forecast
 
 MIN_YEAR, MAX_YEAR = 1990, 2200
 ONSITE_MIN, ONSITE_MAX = 90, 1680

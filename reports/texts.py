@@ -6,13 +6,13 @@ from flask_babel import lazy_gettext as _l
 
 
 def category_labels() -> dict[str, object]:
-    from support.services import category_labels as labels
+    from support.tickets.labels import category_labels as labels
 
     return labels()
 
 
 def channel_labels() -> dict[str, object]:
-    from support.services import channel_labels as labels
+    from support.tickets.labels import channel_labels as labels
 
     return labels()
 

@@ -22,11 +22,11 @@ from extensions import db as _db
 def _outside_the_models(object_, name, type_, reflected, compare_to) -> bool:
     """False for the ticket search's full-text objects, and only for them.
 
-    They are deliberately not ORM objects (support/search.py, migration 0005): the GIN
+    They are deliberately not ORM objects (support/tickets/search.py, migration 0005): the GIN
     expression indexes of PostgreSQL, and the FTS5 virtual table of SQLite with its shadow
     tables, which SQLAlchemy cannot declare portably. Without this filter the comparison
     would ask to drop them; everything else is compared as before."""
-    from support.search import UNMODELLED_PREFIXES
+    from support.tickets.search import UNMODELLED_PREFIXES
 
     return not (reflected and name and name.startswith(UNMODELLED_PREFIXES))
 

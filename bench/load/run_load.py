@@ -64,7 +64,7 @@ def prepare(env: dict, agents: int, fixture: Path) -> None:
         from agreements.models import Council
         from extensions import db
         from remote import ingest, services
-        from support.models import Ticket
+        from support.tickets.models import Ticket
 
         councils = db.session.scalars(sa.select(Council).order_by(Council.id)).all()
         out = {"password": DEMO_PASSWORD, "councils": {}, "agents": [],

@@ -126,7 +126,7 @@ def test_editing_once_a_month_is_closed_keeps_the_terms(world, client_for, db, y
 @pytest.mark.frozen("2026-06-17T10:00:00+00:00")  # mid-month: a forecast is due
 def test_council_page_shows_the_month_and_the_year(world, client_for, year):
     from agreements.months import office_today
-    from support import services as hours
+    from support.hours import services as hours
 
     today = office_today()
     make(world.council_a, year, 1, 12)

@@ -135,7 +135,8 @@ def test_acknowledged_writes_survive_sigkill(database_url, scratch_database, tmp
     try:
         app = migrated_app(url, tmp_path)  # also proves the schema is intact
         from extensions import db
-        from support.models import Ticket, TimeEntry
+        from support.hours.models import TimeEntry
+        from support.tickets.models import Ticket
 
         with app.app_context():
             entries = {e.description: e for e in db.session.scalars(sa.select(TimeEntry))}

@@ -49,7 +49,8 @@ def test_a_ticket_from_request_to_rating_in_catalan(app, db, world, live_server,
     from agreements import services as agreements
     from agreements.months import month_end, office_today
     from inventory import services as inventory
-    from support.models import Ticket, TicketRating, TimeEntry
+    from support.hours.models import TimeEntry
+    from support.tickets.models import Ticket, TicketRating
 
     today = office_today()
     agreements.create_agreement(world.council_a, {

@@ -36,7 +36,7 @@ def test_demo_health(app, db):
     critical = db.session.scalar(select(Check).where(Check.state == "critical"))
     assert critical.kind == "disk" and critical.asset.kind == "server"
     # Its alert reached the tickets: one open monitoring ticket about that server.
-    from support.models import Ticket
+    from support.tickets.models import Ticket
 
     [ticket] = db.session.scalars(select(Ticket).where(Ticket.channel == "monitoring")).all()
     assert ticket.asset_id == critical.asset_id and ticket.open_monitoring_key is not None

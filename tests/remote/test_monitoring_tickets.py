@@ -1,4 +1,4 @@
-"""Alerts become tickets: the real handler (support.monitoring) behind remote.alerts.
+"""Alerts become tickets: the real handler (support.tickets.monitoring) behind remote.alerts.
 
 A critical check opens one `monitoring` ticket per asset and check; repeats comment on it;
 recovery comments, and resolves it only if no person has touched it; a redelivered event
@@ -36,7 +36,7 @@ def _feed(db, check, state, at, value):
 
 def _tickets(db):
     from core.scope import unrestricted
-    from support.models import Ticket
+    from support.tickets.models import Ticket
 
     with unrestricted():
         return db.session.scalars(select(Ticket).order_by(Ticket.id)).all()
@@ -44,7 +44,7 @@ def _tickets(db):
 
 def _comments(db, ticket):
     from core.scope import unrestricted
-    from support.models import TicketComment
+    from support.tickets.models import TicketComment
 
     with unrestricted():
         return db.session.scalars(select(TicketComment).where(TicketComment.ticket_id == ticket.id)
@@ -82,7 +82,7 @@ def test_critical_opens_one_ticket_repeats_comment_recovery_resolves_it(app, db,
 
 
 def test_resolved_by_a_person_while_still_critical_is_reopened(app, db, world):
-    from support import services
+    from support.tickets import services
 
     check = _server(world)
     _feed(db, check, "critical", T0, 93)
@@ -97,7 +97,7 @@ def test_resolved_by_a_person_while_still_critical_is_reopened(app, db, world):
 
 
 def test_a_ticket_a_technician_took_is_not_resolved_by_the_recovery(app, db, world):
-    from support import services
+    from support.tickets import services
 
     check = _server(world)
     _feed(db, check, "critical", T0, 93)
@@ -123,8 +123,8 @@ def test_one_open_ticket_per_asset_and_check(app, db, world):
 def test_a_redelivered_event_does_nothing_twice(app, db, world):
     from core.scope import unrestricted
     from remote.alerts import AlertEventRow, _event
-    from support import monitoring
-    from support.models import TicketComment
+    from support.tickets import monitoring
+    from support.tickets.models import TicketComment
 
     check = _server(world)
     _feed(db, check, "critical", T0, 93)

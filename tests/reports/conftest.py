@@ -40,8 +40,9 @@ def dataset(app, db, world) -> Dataset:
     from core.db import UTC
     from inventory import services as inventory
     from remote.models import Check, Rollup
-    from support import services as hours
-    from support.models import CATEGORIES, CHANNELS, Ticket, TicketRating, TimeEntry
+    from support.hours import services as hours
+    from support.hours.models import TimeEntry
+    from support.tickets.models import CATEGORIES, CHANNELS, Ticket, TicketRating
 
     rng = random.Random(7)
     today = office_today()

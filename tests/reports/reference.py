@@ -1,4 +1,4 @@
-"""Independent figures, computed with raw SQL only (no ORM, no support.usage arithmetic): what
+"""Independent figures, computed with raw SQL only (no ORM, no support.hours.usage arithmetic): what
 the reports are checked against. Written from the contract's definitions:
 
 allowance = base + carried; carried(m) = max(0, base − used(m−1)) (at most the base) when the

@@ -27,7 +27,7 @@ def _history(db, world):
     60 min remote each."""
     from agreements import services
     from agreements.months import office_today
-    from support.models import TimeEntry
+    from support.hours.models import TimeEntry
 
     today = office_today()
     year = today.year - 1

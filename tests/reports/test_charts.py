@@ -64,7 +64,7 @@ def test_charts_are_real_images(dataset, world, client_for, url, ext):
 
 
 def test_cached_by_data_and_language(dataset, db, world, client_for, draws):
-    from support import services as hours
+    from support.hours import services as hours
 
     client = client_for(world.manager)
     url = f"/reports/councils/{world.council_a.slug}/chart.png?year={dataset.today.year}"

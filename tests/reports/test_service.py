@@ -68,8 +68,8 @@ def test_service_figures_equal_raw_sql(dataset, db, reference, which):
 
 
 def test_business_time_medians_count_office_hours(dataset, db):
+    from core.calendar import office_calendar
     from reports import quality
-    from support.services import office_calendar
 
     data = quality.by_council(quality.service_by_council_month(dt.date(dataset.year, 1, 1),
                                                                dt.date(dataset.year, 12, 1)))

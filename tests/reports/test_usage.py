@@ -213,7 +213,7 @@ def test_api_errors_follow_the_contract(dataset, world, api_for, api_error):
 
 def test_current_month_dashboard_uses_the_hours_forecast(dataset):
     from reports import services
-    from support import services as hours
+    from support.hours import figures as hours
 
     board = services.dashboard(month_start(dataset.today), dataset.today)
     with_usage = [r for r in board.rows if r.usage is not None]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 def provide(world, side):
     from agreements.months import office_today
-    from support import services
+    from support.hours import services as hours
+    from support.tickets import services
 
     council = world.council_a if side == "a" else world.council_b
     clerk = world.clerk_a if side == "a" else world.clerk_b
-    entry = services.create_entry(council, {"date": office_today(), "minutes": 45, "mode": "onsite",
-                                            "description": f"Sample entry {side}", "travel_minutes": 30},
-                                  actor=world.technician)
+    entry = hours.create_entry(council, {"date": office_today(), "minutes": 45, "mode": "onsite",
+                                         "description": f"Sample entry {side}", "travel_minutes": 30},
+                               actor=world.technician)
     ticket = services.create_ticket(council, {"title": f"Sample ticket {side}", "description": "It does not print",
                                               "category": "hardware"}, actor=clerk,
                                     files=[("note.txt", b"The printer shows error 0x42.\n")])

@@ -43,7 +43,7 @@ def make_agreement(world, year):
 @pytest.fixture
 def log_time(world):
     """log_time(day, minutes, mode="onsite", council=A, technician=world.technician, travel=0)."""
-    from support import services
+    from support.hours import services
 
     def log(day, minutes, mode="onsite", council=None, technician=None, travel=0, description="Work"):
         return services.create_entry(council or world.council_a, {
@@ -115,7 +115,7 @@ def login_to():
 @pytest.fixture
 def open_ticket(world):
     """open_ticket(council=A, actor=that council's clerk, now=None, files=(), **values) → a Ticket."""
-    from support import services
+    from support.tickets import services
 
     def create(council=None, actor=None, now=None, files=(), **values):
         council = council or world.council_a
@@ -131,7 +131,7 @@ def open_ticket(world):
 @pytest.fixture
 def move(world):
     """move(ticket, *statuses, actor=technician, now=None): walk a ticket through statuses."""
-    from support import services
+    from support.tickets import services
 
     def walk(ticket, *statuses, actor=None, now=None):
         for status in statuses:

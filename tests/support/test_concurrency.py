@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.models import Notification, OutboxMail
-from support.models import TimeEntry, UsageAlert
+from support.hours.models import TimeEntry, UsageAlert
 
 pytestmark = pytest.mark.slow
 

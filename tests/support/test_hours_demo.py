@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from agreements.models import Agreement, Council, MonthClose
 from agreements.months import add_months
-from support.models import TimeEntry, UsageAlert
+from support.hours.models import TimeEntry, UsageAlert
 
 TODAY = dt.date(2026, 3, 18)
 
@@ -40,7 +40,7 @@ def _digest(db):
 def test_demo_agreements_and_hours(app, db):
     from agreements import services
     from core import demo
-    from support import services as hours
+    from support.hours import figures as hours
 
     demo.run(today=TODAY)
     councils = db.session.scalars(select(Council).order_by(Council.name)).all()

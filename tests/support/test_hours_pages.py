@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from agreements.models import MonthClose
-from support.models import TimeEntry
+from support.hours.models import TimeEntry
 
 # These tests read English texts; the project's default language is Catalan.
 pytestmark = pytest.mark.usefixtures("english")

@@ -1,4 +1,4 @@
-"""Business-time calendar and SLA clocks (support/sla.py): pure functions, no app needed.
+"""Business-time calendar and SLA clocks (core/calendar.py, support/tickets/sla.py): pure functions, no app needed.
 
 Instants are written in the office's local wall time (Europe/Madrid) and converted to UTC,
 because that is how the rules are stated ("due Monday at 09:30") and how mistakes show.
@@ -15,16 +15,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from support.sla import (
+from core.calendar import BusinessCalendar, holidays_from_config, parse_intervals
+from support.tickets.sla import (
     DEFAULT_SLA_TARGETS,
-    BusinessCalendar,
     ClockPhase,
     ClockState,
     SlaTarget,
     evaluate_clock,
     first_response_intervals,
-    holidays_from_config,
-    parse_intervals,
     resolution_intervals,
     sla_targets,
     ticket_sla,

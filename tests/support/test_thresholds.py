@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.models import Notification, OutboxMail
-from support.models import TimeEntry, UsageAlert
+from support.hours.models import TimeEntry, UsageAlert
 
 # These tests read English texts; the project's default language is Catalan.
 pytestmark = pytest.mark.usefixtures("english")
@@ -38,7 +38,7 @@ def test_each_threshold_is_announced_once(agreement, log_time, world, year, db):
     entry = log_time(day, 60)                # 107 %
     assert _alerts(db) == [("onsite", 80), ("onsite", 100)]
     # Below and above again: already announced this month.
-    from support import services
+    from support.hours import services
 
     services.delete_entry(entry, actor=world.manager)
     log_time(day, 60)
@@ -85,7 +85,8 @@ def test_titles_and_mail_in_the_readers_language(agreement, log_time, world, yea
 
 def test_check_thresholds_catches_up(agreement, world, year, db, today):
     """Entries written without the post-commit evaluation (a crash, a bulk load) are caught up."""
-    from support.jobs import check_thresholds, evaluate_thresholds
+    from support.hours.jobs import check_thresholds
+    from support.hours.thresholds import evaluate_thresholds
 
     month = dt.date(today.year, today.month, 1)
     db.session.add(TimeEntry(council_id=world.council_a.id, technician_id=world.technician.id, date=month,
@@ -103,12 +104,12 @@ def test_zero_allowance(make_agreement, log_time, db, year):
 
 
 def test_a_failing_evaluation_does_not_lose_the_entry(agreement, log_time, year, db, monkeypatch):
-    from support import jobs
+    from support.hours import thresholds
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("mail queue down")
 
-    monkeypatch.setattr(jobs, "evaluate_thresholds", broken)
+    monkeypatch.setattr(thresholds, "evaluate_thresholds", broken)
     entry = log_time(dt.date(year, 3, 4), 290)
     assert db.session.scalar(select(TimeEntry.minutes).where(TimeEntry.id == entry.id)) == 290
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from support import attachments, services
-from support.models import Ticket, TicketAttachment
+from support.tickets import attachments, services
+from support.tickets.models import Ticket, TicketAttachment
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -216,7 +216,7 @@ def test_a_failed_commit_leaves_no_file_behind(app, db, world, open_ticket, monk
     with pytest.raises(RuntimeError):
         services.add_comment(ticket, "With a file", internal=False, actor=world.technician, files=[("a.png", PNG)])
     with pytest.raises(RuntimeError):
-        services.add_attachment(ticket, "b.png", PNG, actor=world.clerk_a)
+        attachments.add_attachment(ticket, "b.png", PNG, actor=world.clerk_a)
     monkeypatch.undo()
     db.session.rollback()
     assert {p for p in root.rglob("*") if p.is_file()} == before

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.models import Asset
-from support import services
-from support.models import (
+from support.hours.models import TimeEntry
+from support.tickets import queue, services
+from support.tickets.models import (
     Ticket,
     TicketChange,
     TicketComment,
@@ -22,7 +23,6 @@ from support.models import (
     TicketRating,
     TicketSearch,
     TicketSlaBreach,
-    TimeEntry,
 )
 
 TODAY = dt.date(2026, 3, 18)
@@ -98,7 +98,7 @@ def test_demo_tickets(app, db):
     # Searchable, and new tickets carry on the numbering.
     assert db.session.scalar(select(func.count()).select_from(TicketSearch)) == len(tickets) + (
         db.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.channel == "monitoring")))
-    found = db.session.scalars(services.ticket_query(services.TicketFilters(q="impressora"),
+    found = db.session.scalars(queue.ticket_query(queue.TicketFilters(q="impressora"),
                                                      include_internal=False)).all()
     titled = [t for t in tickets if "impressora" in t.title.lower()]
     assert titled and {t.id for t in titled} <= {t.id for t in found}

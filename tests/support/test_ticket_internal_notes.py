@@ -10,8 +10,8 @@ from sqlalchemy import select
 from core import mail
 from core.models import Notification
 from core.scope import council_scope
-from support import services
-from support.models import TicketComment
+from support.tickets import queue, services
+from support.tickets.models import TicketComment
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -96,6 +96,6 @@ def test_not_through_search(app, db, world, noted, client_for, api_for):
     # Even asking the search service directly for a clerk's view cannot reach the notes:
     # clerks' queries never include them.
     with council_scope(world.council_a.id):
-        stmt = services.ticket_query(services.TicketFilters(q=WORD), include_internal=False)
+        stmt = queue.ticket_query(queue.TicketFilters(q=WORD), include_internal=False)
         assert db.session.scalars(stmt).all() == []
         assert [c.body for c in services.comments_of(ticket)] == ["We will come on Monday."]

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from inventory import services as inventory
-from support import services
+from support.tickets import services
 
 pytestmark = pytest.mark.usefixtures("english")
 

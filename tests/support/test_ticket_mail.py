@@ -13,7 +13,7 @@ from sqlalchemy import select
 from accounts import services as accounts
 from core import mail
 from core.models import Notification
-from support import services
+from support.tickets import services, sla_state
 
 MADRID = ZoneInfo("Europe/Madrid")
 SECRET = "Toner invoice 4711 is still unpaid"
@@ -114,8 +114,8 @@ def test_a_breach_mails_the_assignee_and_the_managers_once(mail_app, db, world, 
     mail.send_pending()
     smtp_sink.messages.clear()
     late = t0 + dt.timedelta(minutes=31)
-    assert services.refresh_due_slas(late)["breaches"] == 1
-    assert services.refresh_due_slas(late + dt.timedelta(minutes=5))["breaches"] == 0
+    assert sla_state.refresh_due_slas(late)["breaches"] == 1
+    assert sla_state.refresh_due_slas(late + dt.timedelta(minutes=5))["breaches"] == 0
     # A change that recomputes the SLA does not announce it again.
     ticket = services.get_ticket(ticket.id)
     services.change_ticket(ticket, {"priority": "high"}, actor=world.manager, now=late + dt.timedelta(minutes=6))

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from sqlalchemy import select
 
-from support.models import Ticket, TicketCounter
+from support.tickets.models import Ticket, TicketCounter
 
 pytestmark = pytest.mark.slow
 

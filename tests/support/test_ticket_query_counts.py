@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from agreements import services as agreements
-from support import services
+from support.tickets import services
 
 pytestmark = pytest.mark.usefixtures("english")
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from support import services
+from support.tickets import jobs, services, sla_state
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -54,7 +54,7 @@ def queue(world, open_ticket, move):
     services.change_ticket(t["mail"], {"assignee_id": world.technician.id}, actor=world.technician)
     move(t["mail"], "in_progress", "resolved")
     later = dt.datetime.now(dt.UTC)
-    services.refresh_due_slas(later)  # the late one turns overdue, as the job would
+    sla_state.refresh_due_slas(later)  # the late one turns overdue, as the job would
     return {k: v.reference for k, v in t.items()}
 
 
@@ -146,7 +146,7 @@ def test_reopening_within_fifteen_days(app, db, world, open_ticket, move, client
     page = clerk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert "Is it solved?" in page and "15 days after it was solved" in page
     # "No, it still happens", two weeks later: back to the office.
-    assert services.close_resolved(t0 + dt.timedelta(days=15)) == 0
+    assert jobs.close_resolved(t0 + dt.timedelta(days=15)) == 0
     resp = clerk.post(f"/tickets/{ticket.id}/status", data={"status": "in_progress"})
     assert resp.status_code == 302
     db.session.expire_all()
@@ -155,8 +155,8 @@ def test_reopening_within_fifteen_days(app, db, world, open_ticket, move, client
     # Solved again: a new window of 15 days from this resolution.
     resolved_again = dt.datetime.now(dt.UTC)
     move(ticket, "resolved", now=resolved_again)
-    assert services.close_resolved(resolved_again + dt.timedelta(days=14, hours=23)) == 0
-    assert services.close_resolved(resolved_again + dt.timedelta(days=15, minutes=1)) == 1
+    assert jobs.close_resolved(resolved_again + dt.timedelta(days=14, hours=23)) == 0
+    assert jobs.close_resolved(resolved_again + dt.timedelta(days=15, minutes=1)) == 1
     db.session.expire_all()
     ticket = services.get_ticket(ticket.id)
     assert ticket.status == "closed"
@@ -178,8 +178,8 @@ def test_reopening_within_fifteen_days(app, db, world, open_ticket, move, client
 
 def test_both_ways_of_searching_find_the_same(app, db, world, queue, client_for, monkeypatch):
     """SQLite reads a common word's page from the queue's index, testing each ticket, and a rare
-    word's from its matches (support.search.SCAN_ABOVE); both give the same page."""
-    from support import search
+    word's from its matches (support.tickets.search.SCAN_ABOVE); both give the same page."""
+    from support.tickets import search
 
     tech = client_for(world.technician)
     urls = ("/tickets?status=all&q=impressora", "/tickets?q=kyocera", "/tickets?status=all&q=la",

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from core.calendar import office_calendar
 from core.models import Notification
-from support import services
-from support.models import Ticket, TicketSlaBreach
+from support.tickets import queue, services, sla_state
+from support.tickets.models import Ticket, TicketSlaBreach
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -54,8 +55,8 @@ def test_the_clock_pauses_while_waiting_for_the_council(app, db, world, open_tic
     services.change_ticket(ticket, {"status": "waiting_council"}, actor=world.technician,
                            now=t0 + dt.timedelta(hours=1))
     assert (ticket.sla_state, ticket.resolution_due_at, ticket.sla_next_at) == ("paused", None, None)
-    assert ticket.queue_at == services.queue_stand_in("paused", ticket.id)
-    assert services.QUEUE_PAUSED < ticket.queue_at < services.QUEUE_DONE
+    assert ticket.queue_at == queue.queue_stand_in("paused", ticket.id)
+    assert queue.QUEUE_PAUSED < ticket.queue_at < queue.QUEUE_DONE
     sla = api_for(world.technician).get(f"/api/v1/tickets/{ticket.id}").json["sla"]
     # The first reply came in time (its due stays as it stood); the solution's due is unknown
     # until the council answers.
@@ -66,7 +67,7 @@ def test_the_clock_pauses_while_waiting_for_the_council(app, db, world, open_tic
     services.add_comment(ticket, "The one at the entrance.", internal=False, actor=world.clerk_a,
                          now=local(2026, 3, 4, 10, 0))
     assert ticket.status == "in_progress" and ticket.sla_state == "ok"
-    assert ticket.resolution_due_at == services.office_calendar().add_business_minutes(local(2026, 3, 4, 10, 0), 2040)
+    assert ticket.resolution_due_at == office_calendar().add_business_minutes(local(2026, 3, 4, 10, 0), 2040)
     assert ticket.resolution_due_at == local(2026, 3, 11, 9, 0)
 
 
@@ -102,13 +103,13 @@ def test_the_job_warns_then_marks_and_announces_a_breach_once(app, db, world, op
     services.change_ticket(urgent, {"assignee_id": world.technician.id}, actor=world.manager, now=t0)
     assert urgent.sla_next_at == local(2026, 3, 2, 9, 23)  # 75 % of 30 minutes, rounded up
 
-    assert services.refresh_due_slas(local(2026, 3, 2, 9, 10)) == {"refreshed": 0, "breaches": 0}
-    assert services.refresh_due_slas(local(2026, 3, 2, 9, 24)) == {"refreshed": 1, "breaches": 0}
+    assert sla_state.refresh_due_slas(local(2026, 3, 2, 9, 10)) == {"refreshed": 0, "breaches": 0}
+    assert sla_state.refresh_due_slas(local(2026, 3, 2, 9, 24)) == {"refreshed": 1, "breaches": 0}
     db.session.expire_all()
     urgent = db.session.get(Ticket, urgent.id)
     assert urgent.sla_state == "warning" and urgent.sla_next_at == local(2026, 3, 2, 9, 30, 1)
 
-    from support.jobs import check_sla
+    from support.tickets.jobs import check_sla
 
     assert check_sla(local(2026, 3, 2, 9, 31)) == {"refreshed": 1, "breaches": 1}
     assert check_sla(local(2026, 3, 2, 9, 32)) == {"refreshed": 0, "breaches": 0}
@@ -116,7 +117,7 @@ def test_the_job_warns_then_marks_and_announces_a_breach_once(app, db, world, op
     urgent = db.session.get(Ticket, urgent.id)
     assert (urgent.sla_state, urgent.first_response_breached, urgent.resolution_breached) == ("breached", True, False)
     # The queue finds it by its stored state, in SQL.
-    found = db.session.scalars(services.ticket_query(services.TicketFilters(sla="breached"),
+    found = db.session.scalars(queue.ticket_query(queue.TicketFilters(sla="breached"),
                                                      include_internal=True)).all()
     assert [t.id for t in found] == [urgent.id]
     assert db.session.get(Ticket, calm.id).sla_state == "ok"
@@ -139,9 +140,9 @@ def test_solved_in_time_stops_the_clock(app, db, world, open_ticket, move):
     move(ticket, "assigned", "in_progress", now=t0 + dt.timedelta(minutes=10))
     move(ticket, "resolved", now=t0 + dt.timedelta(hours=2))
     assert (ticket.sla_state, ticket.sla_next_at) == ("stopped", None)
-    assert ticket.queue_at == services.queue_stand_in("stopped", ticket.id) and ticket.queue_at > services.QUEUE_DONE
+    assert ticket.queue_at == queue.queue_stand_in("stopped", ticket.id) and ticket.queue_at > queue.QUEUE_DONE
     assert not ticket.first_response_breached and not ticket.resolution_breached
     # Reopened: the resolution clock runs again from where it stopped.
     move(ticket, "in_progress", now=local(2026, 3, 3, 9, 0))
     assert ticket.sla_state == "ok"
-    assert ticket.resolution_due_at == services.office_calendar().add_business_minutes(local(2026, 3, 3, 9, 0), 840 - 120)
+    assert ticket.resolution_due_at == office_calendar().add_business_minutes(local(2026, 3, 3, 9, 0), 840 - 120)

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from support import services
-from support.models import TICKET_STATUSES, Ticket, TicketChange, TicketCounter
+from support.hours import services as hours
+from support.tickets import jobs, ratings, services
+from support.tickets.models import TICKET_STATUSES, Ticket, TicketChange, TicketCounter
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -144,8 +145,8 @@ def test_resolved_tickets_close_after_fifteen_days(app, db, world, open_ticket, 
         move(ticket, "assigned", "in_progress", now=t0)
     move(old, "resolved", now=t0 + dt.timedelta(hours=1))
     move(recent, "resolved", now=t0 + dt.timedelta(days=10))
-    assert services.close_resolved(t0 + dt.timedelta(days=15)) == 0
-    assert services.close_resolved(t0 + dt.timedelta(days=15, hours=1)) == 1
+    assert jobs.close_resolved(t0 + dt.timedelta(days=15)) == 0
+    assert jobs.close_resolved(t0 + dt.timedelta(days=15, hours=1)) == 1
     db.session.expire_all()
     assert db.session.get(Ticket, old.id).status == "closed"
     assert db.session.get(Ticket, recent.id).status == "resolved"
@@ -155,30 +156,30 @@ def test_resolved_tickets_close_after_fifteen_days(app, db, world, open_ticket, 
     # The reopen window starts again from a new resolution.
     recent = db.session.get(Ticket, recent.id)
     move(recent, "in_progress", "resolved", now=t0 + dt.timedelta(days=14))
-    assert services.close_resolved(t0 + dt.timedelta(days=26)) == 0
-    assert services.close_resolved(t0 + dt.timedelta(days=29, hours=1)) == 1
+    assert jobs.close_resolved(t0 + dt.timedelta(days=26)) == 0
+    assert jobs.close_resolved(t0 + dt.timedelta(days=29, hours=1)) == 1
 
 
 def test_ratings_once_on_solved_tickets_by_the_council(app, db, world, open_ticket, move):
     ticket = open_ticket()
     with pytest.raises(Conflict) as exc:
-        services.rate_ticket(ticket, 5, "", actor=world.clerk_a)
+        ratings.rate_ticket(ticket, 5, "", actor=world.clerk_a)
     assert exc.value.code == "not_resolved"
     move(ticket, "assigned", "in_progress", "resolved")
     with pytest.raises(PermissionDenied):
-        services.rate_ticket(ticket, 5, "", actor=world.technician)
+        ratings.rate_ticket(ticket, 5, "", actor=world.technician)
     with pytest.raises(ValidationFailed) as exc:
-        services.rate_ticket(ticket, 6, "", actor=world.clerk_a)
+        ratings.rate_ticket(ticket, 6, "", actor=world.clerk_a)
     assert set(exc.value.fields) == {"score"}
-    rating = services.rate_ticket(ticket, 4, "Quick, thanks", actor=world.clerk_a)
+    rating = ratings.rate_ticket(ticket, 4, "Quick, thanks", actor=world.clerk_a)
     assert (rating.score, rating.comment, rating.rated_by_id) == (4, "Quick, thanks", world.clerk_a.id)
     with pytest.raises(Conflict) as exc:
-        services.rate_ticket(ticket, 5, "", actor=world.clerk_a)
+        ratings.rate_ticket(ticket, 5, "", actor=world.clerk_a)
     assert exc.value.code == "already_rated"
 
 
 def test_time_from_the_ticket_goes_into_the_hours_ledger(app, db, world, open_ticket, make_agreement, today):
-    from support.models import TimeEntry
+    from support.hours.models import TimeEntry
 
     make_agreement(first=(today.year - 1, 1), last=(today.year + 1, 12))
     ticket = open_ticket()
@@ -193,13 +194,13 @@ def test_time_from_the_ticket_goes_into_the_hours_ledger(app, db, world, open_ti
     other = open_ticket(council=world.council_b)
     for ticket_id, message in ((other.id, "another council"), (2**31 - 1, "Unknown ticket")):
         with pytest.raises(ValidationFailed) as exc:
-            services.create_entry(world.council_a, {"date": today, "minutes": 10, "mode": "remote",
-                                                    "ticket_id": ticket_id}, actor=world.technician)
+            hours.create_entry(world.council_a, {"date": today, "minutes": 10, "mode": "remote",
+                                                 "ticket_id": ticket_id}, actor=world.technician)
         assert message in str(exc.value.fields["ticket_id"])
     # Moving an entry to another council must not leave it on a ticket of the first one.
     make_agreement(council=world.council_b, first=(today.year - 1, 1), last=(today.year + 1, 12))
     with pytest.raises(ValidationFailed) as exc:
-        services.update_entry(entry, {"council_id": world.council_b.id}, actor=world.technician)
+        hours.update_entry(entry, {"council_id": world.council_b.id}, actor=world.technician)
     assert set(exc.value.fields) == {"ticket_id"}
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(TimeEntry).where(TimeEntry.ticket_id == ticket.id)) == 2

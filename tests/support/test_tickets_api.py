@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from support import services
+from support.tickets import services
 
 pytestmark = pytest.mark.usefixtures("english")
 

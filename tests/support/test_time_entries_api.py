@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from accounts.models import AuditEntry
-from support.models import TimeEntry
+from support.hours.models import TimeEntry
 
 CONTRACT_FIELDS = {"id", "technician_id", "council_id", "date", "minutes", "mode", "description", "ticket_id",
                    "travel_minutes"}

@@ -4,7 +4,7 @@
 * allowance = base + carried; remaining and excess are never both positive;
 * carried is at most one month's base, never flows into an agreement's first month, never
   across agreements, and each month's unused base is carried at most once;
-* the database computation (one GROUP BY, support.services) agrees with a plain recomputation
+* the database computation (one GROUP BY, support.hours.figures) agrees with a plain recomputation
   from the entries, for one council-month and for a whole year of every council.
 """
 
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agreements.months import add_months, months_between
-from support.usage import MODES, Terms, forecast, usage_rows
+from support.hours.usage import MODES, Terms, forecast, usage_rows
 
 START = dt.date(2024, 1, 1)
 WINDOW = 30  # months
@@ -125,7 +125,7 @@ def test_forecast(used, allowance, elapsed, total):
 # --- the database agrees with a plain recomputation ----------------------------------------------
 
 def _expected(terms, entries, council_id, month):
-    """Usage recomputed straight from the entries, without support.usage."""
+    """Usage recomputed straight from the entries, without support.hours.usage."""
     agreement = _covering(terms, council_id, month)
     if agreement is None:
         return None
@@ -155,8 +155,8 @@ def test_database_usage_matches_the_entries(world, db, data):
     from sqlalchemy import delete
 
     from agreements.models import Agreement
-    from support import services
-    from support.models import TimeEntry
+    from support.hours import figures as services
+    from support.hours.models import TimeEntry
 
     councils = (world.council_a.id, world.council_b.id)
     terms = data.draw(agreements_strategy(councils))

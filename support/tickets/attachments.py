@@ -1,4 +1,4 @@
-"""Ticket attachments: what may be uploaded, and where it is kept.
+"""Ticket attachments: what may be uploaded, where it is kept, and attaching it to a ticket.
 
 What a file *is* is decided from its bytes, never from its name or the browser's
 Content-Type (both are whatever the uploader says): magic numbers for PDF, PNG, JPEG, GIF
@@ -18,6 +18,7 @@ attachment) with the type decided here and nosniff.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import io
 import os
@@ -28,6 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from accounts.models import User
+from core.db import utcnow
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from extensions import db
+from support.tickets.models import TicketAttachment, TicketComment
 
 # The kinds accepted, with the type they are served as and the file name extensions that
 # suit them (the first one is given to a file whose name says something else).
@@ -223,3 +232,71 @@ def discard(storage_name: str) -> None:
     """Remove a stored file whose database row was not committed."""
     with contextlib.suppress(FileNotFoundError):
         path_of(storage_name).unlink(missing_ok=True)
+
+
+# --- attaching ---------------------------------------------------------------------------------
+
+def attachment_message(reason: str):
+    if reason == "empty":
+        return _l("The file is empty.")
+    if reason == "too_large":
+        return _l("Files can be up to 10 MB.")
+    return _l("This kind of file cannot be attached. Send a PDF, an image (PNG, JPEG, GIF, WebP), "
+              "a text or CSV file, a Word, Excel or LibreOffice document, or a mail (.eml).")
+
+
+def store_files(ticket, checked, actor: User | None, *, comment, now: dt.datetime) -> list[str]:
+    stored: list[str] = []
+    try:
+        for detected, data in checked:
+            name, digest = store(data)
+            stored.append(name)
+            db.session.add(TicketAttachment(
+                ticket_id=ticket.id, council_id=ticket.council_id, comment_id=comment.id if comment else None,
+                internal=bool(comment is not None and comment.internal), filename=detected.filename,
+                content_type=detected.content_type, size=len(data), sha256=digest, storage_name=name,
+                uploaded_by_id=actor.id if actor is not None else None, created_at=now))
+        db.session.flush()
+    except BaseException:
+        for name in stored:
+            discard(name)
+        raise
+    return stored
+
+
+def commit_or_discard(stored: list[str]) -> None:
+    """Commit; if that fails, the files written for it go too (no orphans on disk)."""
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        for name in stored:
+            discard(name)
+        raise
+
+
+def add_attachment(ticket, filename: str, data: bytes, *, actor: User | None, internal: bool = False,
+                   comment=None, now: dt.datetime | None = None):
+    """Attach a file to a ticket (or to one of its comments, taking its visibility)."""
+    now = now or utcnow()
+    if internal and (actor is None or actor.role == "clerk"):
+        raise PermissionDenied(_l("Internal notes are for the office."))
+    if actor is not None and actor.role == "clerk" and ticket.status == "closed":
+        raise Conflict(_l("This request is closed. If the problem is back, open a new request about it."),
+                       code="ticket_closed")
+    try:
+        detected = check(data, filename)
+    except Refused as exc:
+        message = attachment_message(exc.reason)
+        raise ValidationFailed(message, fields={"file": message}) from None
+    if comment is None and internal:
+        # A file for the office only rides on an internal note, which is what hides it.
+        comment = TicketComment(ticket_id=ticket.id, council_id=ticket.council_id, author_id=actor.id,
+                                body=detected.filename, internal=True, created_at=now)
+        db.session.add(comment)
+        db.session.flush()
+    stored = store_files(ticket, [(detected, data)], actor, comment=comment, now=now)
+    ticket.updated_at = now
+    attachment = db.session.scalar(select(TicketAttachment).where(TicketAttachment.storage_name == stored[0]))
+    commit_or_discard(stored)
+    return attachment

@@ -21,6 +21,7 @@ from core import notify
 from core.i18n import datetime_filter
 from core.scope import unrestricted
 from extensions import db
+from support.tickets.labels import clerk_status_labels, priority_labels
 
 KIND_NEW = "support.ticket_new"
 KIND_RECEIVED = "support.ticket_received"
@@ -127,14 +128,10 @@ def sla_breached(ticket, kind: str) -> None:
 # --- the texts, in the reader's language ----------------------------------------------------------
 
 def _status_words(status: str) -> str:
-    from support.services import clerk_status_labels
-
     return str(clerk_status_labels().get(status, status))
 
 
 def _priority_words(priority: str) -> str:
-    from support.services import priority_labels
-
     return str(priority_labels().get(priority, priority))
 
 

@@ -1,9 +1,9 @@
 """Allowance thresholds: 80 % and 100 % of a council's monthly on-site or remote allowance.
 
 `evaluate_thresholds(council_id, month)` runs after every committed write of hours (see
-support.services) in a transaction of its own, and `check_thresholds(today)` runs it for
-every council of the current month (the scheduler, or `flask hours thresholds`), which
-catches up on any evaluation that failed.
+support.hours.services) in a transaction of its own, and `check_thresholds(today)`
+(support.hours.jobs) runs it for every council of the current month (the scheduler, or
+`flask hours thresholds`), which catches up on any evaluation that failed.
 
 Each threshold is announced once per council, month and mode: the announcement is claimed by
 inserting its `usage_alerts` row (INSERT ... ON CONFLICT DO NOTHING) in the same transaction
@@ -25,14 +25,16 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from accounts.models import User
-from agreements.months import add_months, format_month, month_start
+from agreements.models import Council
+from agreements.months import format_month, month_start
 from agreements.services import insert_ignoring_duplicates
 from core import notify
 from core.db import write_transaction
 from core.i18n import duration_filter, month_filter
 from core.scope import unrestricted
 from extensions import db
-from support.models import MODES, THRESHOLDS, UsageAlert
+from support.hours.figures import council_month_usage
+from support.hours.models import MODES, THRESHOLDS, UsageAlert
 
 KIND = "support.usage_threshold"
 
@@ -49,9 +51,6 @@ def evaluate_thresholds(council_id: int, month: dt.date) -> list[tuple[str, int]
 
     Returns the (mode, threshold) pairs this call announced.
     """
-    from agreements.models import Council
-    from support.services import council_month_usage
-
     announced: list[tuple[str, int]] = []
     # A system step: the managers are notified whoever wrote the entry.
     with unrestricted(), write_transaction():
@@ -88,25 +87,6 @@ def _notify(council, month: dt.date, mode: str, threshold: int, figures) -> None
         notify.mail_in(council.language, council.contact_email, KIND, params, link=link)
 
 
-def check_thresholds(today: dt.date) -> int:
-    """Evaluate every council with an agreement this month (and last month, while it is open).
-
-    Returns how many thresholds were announced. Safe to run while entries are being written
-    and from several processes: announcements are claimed one by one.
-    """
-    from agreements.models import Agreement
-
-    total = 0
-    for month in (add_months(month_start(today), -1), month_start(today)):
-        with unrestricted():
-            councils = db.session.scalars(select(Agreement.council_id).where(
-                Agreement.starts_on <= month, Agreement.ends_on >= month).order_by(Agreement.council_id)).all()
-            db.session.commit()
-        for council_id in councils:
-            total += len(evaluate_thresholds(council_id, month))
-    return total
-
-
 # --- how the announcement reads, in the reader's language ----------------------------------
 
 def _title(p: dict) -> str:
@@ -136,33 +116,3 @@ def _body(p: dict) -> str:
 
 def register_kinds() -> None:
     notify.register_kind(KIND, _title, _body)
-
-
-# --- tickets -------------------------------------------------------------------------------
-
-def check_sla(now: dt.datetime) -> dict:
-    """The `support.sla` job: refresh the stored SLA of every ticket whose warning share or
-    due instant has come (the queue sorts and filters on those columns), and announce each
-    breach once to the assignee and the managers."""
-    from support.services import refresh_due_slas
-
-    return refresh_due_slas(now)
-
-
-def close_resolved_tickets(now: dt.datetime) -> int:
-    """The `support.close_resolved` job: resolved tickets nobody reopened within
-    TICKET_REOPEN_DAYS are closed (a clerk with the problem back opens a new one)."""
-    from support.services import close_resolved
-
-    return close_resolved(now)
-
-
-def register_jobs() -> None:
-    from remote import scheduler
-
-    # Every minute: the finest grain a due time is shown at, and the job only touches the
-    # tickets whose stored state is due to change (an indexed range on sla_next_at).
-    scheduler.register_job("support.sla", check_sla, lambda c: scheduler.interval(60),
-                           description="Ticket SLAs: warnings, breaches and their notifications")
-    scheduler.register_job("support.close_resolved", close_resolved_tickets, lambda c: scheduler.interval(3600),
-                           description="Close tickets resolved more than TICKET_REOPEN_DAYS ago")

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from sqlalchemy import Integer, delete, func, literal_column, select, text, update
 
 from extensions import db
-from support.models import Ticket, TicketComment, TicketSearch
+from support.tickets.models import Ticket, TicketComment, TicketSearch
 
 # Database objects of the search that are not ORM objects (see migration 0005), left out of
 # the model/migration comparison by tests/test_migrations.py: the PostgreSQL GIN indexes, and

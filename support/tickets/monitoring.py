@@ -30,6 +30,10 @@ from sqlalchemy import select
 from core.db import utcnow, write_transaction
 from core.scope import unrestricted
 from extensions import db
+from support.tickets import services
+from support.tickets.claims import insert_ignoring
+from support.tickets.models import Ticket, TicketAlertEvent, TicketChange, TicketComment
+from support.tickets.sla_state import refresh_sla
 
 log = logging.getLogger("councildesk.support.monitoring")
 
@@ -67,8 +71,6 @@ def _check(check_id: int):
 
 
 def _touched_by_a_person(ticket) -> bool:
-    from support.models import TicketChange, TicketComment
-
     change = db.session.scalar(select(TicketChange.id).where(TicketChange.ticket_id == ticket.id,
                                                              TicketChange.actor_id.is_not(None)).limit(1))
     if change is not None:
@@ -82,14 +84,12 @@ def handle_alert(event) -> None:
     """remote.alerts handler: see the module docstring."""
     from agreements.models import Council
     from inventory.models import Asset
-    from support import services
-    from support.models import Ticket, TicketAlertEvent
 
     now = utcnow()
     with unrestricted(), write_transaction():
-        claimed = services.insert_ignoring(TicketAlertEvent, {"event_id": event.event_id, "kind": event.kind[:12],
-                                                              "handled_at": now}, ["event_id"],
-                                           returning=TicketAlertEvent.event_id)
+        claimed = insert_ignoring(TicketAlertEvent, {"event_id": event.event_id, "kind": event.kind[:12],
+                                                     "handled_at": now}, ["event_id"],
+                                  returning=TicketAlertEvent.event_id)
         if claimed is None:
             return  # handled before: a redelivery
         council = db.session.scalar(select(Council).where(Council.id == event.council_id))
@@ -116,9 +116,9 @@ def handle_alert(event) -> None:
                 # The one move outside the workflow, and only the system makes it: the ticket is
                 # still new (a person taking it would have touched it) and its cause is gone.
                 services.add_comment(ticket, texts["resolved"], internal=False, actor=None, now=now, commit=False)
-                services._set_status(ticket, "resolved", None, now)
+                services.set_status(ticket, "resolved", None, now)
                 ticket.updated_at = now
-                services.refresh_sla(ticket, now)
+                refresh_sla(ticket, now)
         if ticket is not None:
             row = db.session.get(TicketAlertEvent, event.event_id)
             row.ticket_id = ticket.id
@@ -126,8 +126,6 @@ def handle_alert(event) -> None:
 
 
 def _open(council, asset, event, texts: dict, previous, now: dt.datetime):
-    from support import services
-
     kind = asset.kind if asset is not None else ""
     values = {
         "title": texts["title"], "description": texts["opened"], "channel": "monitoring",

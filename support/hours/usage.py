@@ -11,7 +11,7 @@ For a council and a month m covered by agreement A (docs/api-contract.md, "Usage
 * allowance = base + carried; used = the sum of the month's entries (corrections included);
 * remaining = max(0, allowance − used); excess = max(0, used − allowance).
 
-The database side (support.services) reads the sums with one GROUP BY and hands them here.
+The database side (support.hours.figures) reads the sums with one GROUP BY and hands them here.
 """
 
 from __future__ import annotations

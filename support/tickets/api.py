@@ -1,3 +1,6 @@
+"""Tickets' API (OpenAPI tag "tickets"): tickets, their history, comments, attachments and
+rating. Routes go on support.blueprint.api_bp, as in docs/api-contract.md."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,8 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from agreements import services as councils
-from agreements.months import MONTH_PATTERN, format_month, office_today, parse_month
-from core.access import ALL_ROLES, STAFF, allow
+from core.access import ALL_ROLES, allow
 from core.api import (
     HTTP_MESSAGES,
     ApiAbort,
@@ -19,8 +21,6 @@ from core.api import (
     OutModel,
     PageQuery,
     PageResult,
-    QueryModel,
-    api_blueprint,
     keyset_page,
     omittable,
     operation,
@@ -28,189 +28,11 @@ from core.api import (
 )
 from core.db import MAX_ID
 from extensions import db
-from support import services
-from support.attachments import KINDS
-from support.models import TimeEntry
-
-bp = api_blueprint("support_api", __name__)
-
-Mode = Literal["onsite", "remote"]
-
-
-class TimeEntryOut(OutModel):
-    id: int
-    technician_id: int
-    council_id: int
-    date: dt.date
-    minutes: int = Field(description="1–1440; on a correction, the signed change (−1440 to 1440).")
-    mode: Mode
-    description: str
-    ticket_id: int | None
-    travel_minutes: int = Field(description="Recorded and reported, never counted against the allowance.")
-    month: str = Field(description="YYYY-MM: the month whose usage the entry counts in.")
-    corrects_entry_id: int | None = Field(description="Set on a correction: the closed month's entry it corrects.")
-    created_at: dt.datetime
-
-
-def _entry_dict(entry: TimeEntry) -> dict:
-    return {"id": entry.id, "technician_id": entry.technician_id, "council_id": entry.council_id,
-            "date": entry.date, "minutes": entry.minutes, "mode": entry.mode, "description": entry.description,
-            "ticket_id": entry.ticket_id, "travel_minutes": entry.travel_minutes,
-            "month": format_month(entry.month), "corrects_entry_id": entry.corrects_entry_id,
-            "created_at": entry.created_at}
-
-
-class TimeEntryIn(ApiModel):
-    council_id: int = Field(ge=1, le=MAX_ID)
-    date: dt.date
-    minutes: int = Field(ge=1, le=1440)
-    mode: Mode
-    description: str = Field("", max_length=services.MAX_DESCRIPTION)
-    ticket_id: int | None = Field(None, ge=1, le=MAX_ID,
-                                  description="A ticket of the same council (another council's → 422).")
-    travel_minutes: int = Field(0, ge=0, le=1440, description="On-site entries only (non-zero on remote → 422).")
-    technician_id: int | None = Field(None, ge=1, le=MAX_ID,
-                                      description="Managers and admins may log for another member of staff; "
-                                                  "technicians only for themselves (default: the caller).")
-
-
-class TimeEntryPatch(ApiModel):
-    council_id: int = omittable(ge=1, le=MAX_ID)
-    date: dt.date = omittable()
-    minutes: int = omittable(ge=-1440, le=1440, description="1–1440 (a correction: its signed change).")
-    mode: Mode = omittable()
-    description: str = omittable(max_length=services.MAX_DESCRIPTION)
-    ticket_id: int | None = Field(None, ge=1, le=MAX_ID)
-    travel_minutes: int = omittable(ge=-1440, le=1440)
-    technician_id: int = omittable(ge=1, le=MAX_ID, description="Managers and admins only.")
-
-
-class CorrectionIn(ApiModel):
-    minutes: int = Field(ge=-1440, le=1440, description="The signed change, e.g. −30 to take half an hour away.")
-    travel_minutes: int = Field(0, ge=-1440, le=1440, description="The signed change of travel (on-site only).")
-    description: str = Field(min_length=1, max_length=services.MAX_DESCRIPTION,
-                             description="What is corrected, and why.")
-    date: dt.date | None = Field(None, description="In an open month; omitted: today.")
-
-
-class TimeEntryQuery(PageQuery):
-    council_id: int | None = Field(None, ge=1, le=MAX_ID)
-    month: str | None = Field(None, pattern=MONTH_PATTERN, description="YYYY-MM")
-    technician_id: int | None = Field(None, ge=1, le=MAX_ID)
-    ticket_id: int | None = Field(None, ge=1, le=MAX_ID, description="The time logged on one ticket.")
-
-
-class ModeUsageOut(BaseModel):
-    base_minutes: int
-    carried_minutes: int
-    allowance_minutes: int
-    used_minutes: int
-    remaining_minutes: int
-    excess_minutes: int
-
-
-class UsageOut(BaseModel):
-    council_id: int
-    month: str
-    agreement_id: int
-    onsite: ModeUsageOut
-    remote: ModeUsageOut
-    travel_minutes: int
-    closed: bool
-
-
-class UsageQuery(QueryModel):
-    month: str | None = Field(None, pattern=MONTH_PATTERN, description="YYYY-MM; omitted: the current month.")
-
-
-def _entry_out(entry: TimeEntry) -> dict:
-    return _entry_dict(entry)
-
-
-@bp.post("/time-entries")
-@allow(*STAFF)
-@operation("Log time", body=TimeEntryIn, response=TimeEntryOut, status=201, errors=(409,), tags=["hours"],
-           description="A date no agreement of the council covers is 422 `no_agreement`; a date in a closed "
-                       "month, 409 `month_closed`.")
-def create_time_entry(body: TimeEntryIn):
-    council = councils.get_council(body.council_id)
-    entry = services.create_entry(council, body.model_dump(exclude={"council_id"}),
-                                  actor=current_user._get_current_object())
-    return _entry_out(entry)
-
-
-@bp.get("/time-entries")
-@allow(*ALL_ROLES)
-@operation("List time entries", query=TimeEntryQuery, response=page_of(TimeEntryOut), tags=["hours"],
-           description="Ordered by date, then id. Clerks see their own council's entries; another "
-                       "council's `council_id` is a 404.")
-def list_time_entries(query: TimeEntryQuery):
-    if query.council_id is not None:
-        councils.get_council(query.council_id)
-    stmt = services.entry_query(council_id=query.council_id, month=parse_month(query.month),
-                                technician_id=query.technician_id, ticket_id=query.ticket_id)
-    page = keyset_page(db.session, stmt, [TimeEntry.date, TimeEntry.id], query.limit, query.cursor)
-    page.items = [_entry_out(e) for e in page.items]
-    return page
-
-
-@bp.get("/time-entries/<int:entry_id>")
-@allow(*ALL_ROLES)
-@operation("Get a time entry", response=TimeEntryOut, tags=["hours"])
-def get_time_entry(entry_id: int):
-    return _entry_out(services.get_entry(entry_id))
-
-
-@bp.patch("/time-entries/<int:entry_id>")
-@allow(*STAFF)
-@operation("Change a time entry", body=TimeEntryPatch, response=TimeEntryOut, errors=(409,), tags=["hours"],
-           description="The author, or a manager or admin; open months only (409 `month_closed`, also when "
-                       "the change would move the entry into a closed month).")
-def patch_time_entry(entry_id: int, body: TimeEntryPatch):
-    entry = services.get_entry(entry_id)
-    values = {k: getattr(body, k) for k in body.model_fields_set}
-    if "council_id" in values and values["council_id"] != entry.council_id:
-        councils.get_council(values["council_id"])
-    entry = services.update_entry(entry, values, actor=current_user._get_current_object())
-    return _entry_out(entry)
-
-
-@bp.delete("/time-entries/<int:entry_id>")
-@allow(*STAFF)
-@operation("Delete a time entry", status=204, errors=(409,), tags=["hours"],
-           description="The author, or a manager or admin; open months only.")
-def delete_time_entry(entry_id: int):
-    services.delete_entry(services.get_entry(entry_id), actor=current_user._get_current_object())
-
-
-@bp.post("/time-entries/<int:entry_id>/corrections")
-@allow(*STAFF)
-@operation("Correct an entry of a closed month", body=CorrectionIn, response=TimeEntryOut, status=201,
-           errors=(409,), tags=["hours"],
-           description="A new entry in an open month, referencing the original, whose `minutes` (and "
-                       "`travel_minutes`) are a signed change; the closed month keeps its figures. An entry "
-                       "of a month still open is changed directly instead (409 `month_open`).")
-def correct_time_entry(entry_id: int, body: CorrectionIn):
-    original = services.get_entry(entry_id)
-    values = body.model_dump(exclude_none=True)
-    entry = services.create_correction(original, values, actor=current_user._get_current_object())
-    return _entry_out(entry)
-
-
-@bp.get("/councils/<int:council_id>/usage")
-@allow(*ALL_ROLES)
-@operation("Usage of a council in a month", query=UsageQuery, response=UsageOut, tags=["hours"],
-           description="allowance = base + carried; remaining = max(0, allowance − used); "
-                       "excess = max(0, used − allowance). A month no agreement covers is 404 `no_agreement`.")
-def council_usage(council_id: int, query: UsageQuery):
-    council = councils.get_council(council_id)
-    month = parse_month(query.month) if query.month else office_today().replace(day=1)
-    if month is None:
-        raise ApiAbort(422, "validation_error", HTTP_MESSAGES[422], {"month": _l("Wrong format.")})
-    return services.month_usage_or_404(council, month).as_contract()
-
-
-# --- tickets ------------------------------------------------------------------------------------
+from support.blueprint import api_bp as bp
+from support.tickets import attachments, queue, ratings, services
+from support.tickets.attachments import KINDS
+from support.tickets.models import Ticket, TicketComment
+from support.tickets.views import attachment_response
 
 Status = Literal["new", "assigned", "in_progress", "waiting_council", "resolved", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -261,7 +83,7 @@ class TicketOut(OutModel):
 
 def _ticket_out(ticket, minutes: int | None = None, rating=False) -> dict:
     if rating is False:
-        rating = services.rating_of(ticket)
+        rating = ratings.rating_of(ticket)
     return {
         "id": ticket.id, "reference": ticket.reference, "status": ticket.status, "council_id": ticket.council_id,
         "priority": ticket.priority, "category": ticket.category, "channel": ticket.channel,
@@ -346,7 +168,7 @@ class CommentOut(OutModel):
 
 class RatingIn(ApiModel):
     score: int = Field(ge=1, le=5)
-    comment: str = Field("", max_length=services.RATING_COMMENT_MAX)
+    comment: str = Field("", max_length=ratings.RATING_COMMENT_MAX)
 
 
 class RatingOut(OutModel):
@@ -401,20 +223,18 @@ def create_ticket(body: TicketIn):
 @operation("List tickets", query=TicketQuery, response=page_of(TicketOut), tags=["tickets"],
            description="Clerks see their own council's tickets; another council's `council_id` is a 404.")
 def list_tickets(query: TicketQuery):
-    from support.models import Ticket
-
     if query.council_id is not None:
         councils.get_council(query.council_id)
-    filters = services.TicketFilters(council_id=query.council_id, status=query.status, priority=query.priority,
+    filters = queue.TicketFilters(council_id=query.council_id, status=query.status, priority=query.priority,
                                      category=query.category, assignee_id=query.assignee_id,
                                      unassigned=bool(query.unassigned), sla=query.sla, asset_id=query.asset_id,
                                      q=query.q)
-    stmt = services.ticket_query(filters, include_internal=current_user.role != "clerk")
+    stmt = queue.ticket_query(filters, include_internal=current_user.role != "clerk")
     order = [Ticket.queue_at, Ticket.id] if query.sort == "due" else [Ticket.id]
     page = keyset_page(db.session, stmt, order, query.limit, query.cursor)
     totals = services.time_totals(t.id for t in page.items)
-    ratings = services.ratings_of(t.id for t in page.items)
-    page.items = [_ticket_out(t, totals.get(t.id, 0), ratings.get(t.id)) for t in page.items]
+    rated = ratings.ratings_of(t.id for t in page.items)
+    page.items = [_ticket_out(t, totals.get(t.id, 0), rated.get(t.id)) for t in page.items]
     return page
 
 
@@ -478,8 +298,6 @@ def create_comment(ticket_id: int, body: CommentIn):
 @operation("List a ticket's comments", query=PageQuery, response=page_of(CommentOut), tags=["tickets"],
            description="Oldest first. Clerks never see internal notes.")
 def list_comments(ticket_id: int, query: PageQuery):
-    from support.models import TicketComment
-
     ticket = services.get_ticket(ticket_id)
     stmt = select(TicketComment).where(TicketComment.ticket_id == ticket.id)
     page = keyset_page(db.session, stmt, [TicketComment.id], query.limit, query.cursor)
@@ -503,7 +321,7 @@ def get_comment(ticket_id: int, comment_id: int):
                        "once (409 `already_rated`).")
 def rate_ticket(ticket_id: int, body: RatingIn):
     ticket = services.get_ticket(ticket_id)
-    return services.rate_ticket(ticket, body.score, body.comment, actor=_actor())
+    return ratings.rate_ticket(ticket, body.score, body.comment, actor=_actor())
 
 
 @bp.get("/tickets/<int:ticket_id>/attachments")
@@ -542,19 +360,17 @@ def upload_attachment(ticket_id: int):
             raise ApiAbort(422, "validation_error", HTTP_MESSAGES[422], {"comment_id": _l("Must be an integer.")})
         comment = services.get_comment(ticket, int(raw))
     internal = internal_raw in ("true", "1") or bool(comment is not None and comment.internal)
-    return services.add_attachment(ticket, upload.filename, upload.read(), actor=_actor(), internal=internal,
+    return attachments.add_attachment(ticket, upload.filename, upload.read(), actor=_actor(), internal=internal,
                                    comment=comment)
 
 
 @bp.get("/tickets/<int:ticket_id>/attachments/<int:attachment_id>")
 @allow(*ALL_ROLES)
 @operation("Download an attachment", tags=["tickets"],
-           # The type found at upload, one of the allow-list's (support.attachments.KINDS).
+           # The type found at upload, one of the allow-list's (support.tickets.attachments.KINDS).
            response_content={media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
                              for media, _exts in KINDS.values()},
            description="Always a download (Content-Disposition: attachment) with the type found at upload.")
 def download_attachment(ticket_id: int, attachment_id: int):
-    from support.views import attachment_response
-
     ticket = services.get_ticket(ticket_id)
     return attachment_response(services.get_attachment(ticket, attachment_id))
