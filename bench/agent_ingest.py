@@ -123,7 +123,7 @@ def least_ingest(engine):
     import hashlib
     import hmac
 
-    from remote.ingest import ReportIn
+    from remote.agent_protocol import ReportIn
 
     statement = sa.text(LEAST_SQL).compile(dialect=engine.dialect)
     sql, positional = statement.string, statement.positional
@@ -174,13 +174,14 @@ def prepare(url: str, agents: int) -> list[str]:
 
         _META.create_all(_db.engine)
         from agreements import services as councils
-        from remote import ingest, services
+        from remote import agent_protocol, ingest
+        from remote.agents import create_enrollment_key
 
         council = councils.create_council({"name": "Bench", "population": 4000}, actor=None)
-        key = services.create_enrollment_key(council, actor=None)
+        key = create_enrollment_key(council, actor=None)
         tokens = []
         for i in range(agents):
-            body = ingest.EnrollIn.model_validate({
+            body = agent_protocol.EnrollIn.model_validate({
                 "enrollment_key": key, "hostname": f"bench-pc-{i:03d}", "os": "Windows 11 Pro",
                 "inventory": {"hostname": f"bench-pc-{i:03d}", "os": "Windows 11 Pro", "os_name": "Windows",
                               "serial": f"SN{i:06d}", "ip_address": f"10.0.{i // 250}.{i % 250 + 1}"}})

@@ -15,7 +15,7 @@ Same jobs, our job options
 Measured: our design
     Checks are not APScheduler jobs. The real `flask scheduler` process runs its real job
     `remote.ssh_round`, which collects every check that is due from the database and runs
-    them through remote.sshpool (16 threads, one connection per host). 200 servers, each
+    them through remote.rounds (16 threads, one connection per host). 200 servers, each
     with a disk check, all due in the same second, against the real OpenSSH sshd of
     tests/remote/sshd_harness.py. One sshd stands for 200 hosts (as in bench/ssh_checks.py:
     its MaxStartups is raised, and REMOTE_SSH_PER_HOST is set to the pool size, since in
@@ -100,19 +100,19 @@ def prepare(url: str, sshd, count: int, due: dt.datetime) -> None:
         from agreements import services as councils
         from extensions import db
         from inventory import services as inventory
-        from remote import services
+        from remote import check_config, ssh_settings
+        from remote.hostkeys import HostKey as SshHostKey
         from remote.models import Check, HostKey
-        from remote.ssh import HostKey as SshHostKey
 
         council = councils.create_council({"name": "Bench", "population": 4000}, actor=None)
         offered = SshHostKey.from_openssh(sshd.host_key_line)
         key = sshd.client_keys["ed25519"]
         for n in range(count):
             asset = inventory.create_asset(council, {"kind": "server", "name": f"Server {n:03d}"}, actor=None)
-            services.save_ssh_settings(asset, {"host": sshd.host, "port": sshd.port, "username": sshd.username,
-                                               "private_key": key.private_key}, actor=None)
-            services.create_ssh_check(asset, {"kind": "disk", "params": {"mount": "/"}}, actor=None)
-            settings = services.ssh_settings_of(asset)
+            ssh_settings.save_ssh_settings(asset, {"host": sshd.host, "port": sshd.port, "username": sshd.username,
+                                                   "private_key": key.private_key}, actor=None)
+            check_config.create_ssh_check(asset, {"kind": "disk", "params": {"mount": "/"}}, actor=None)
+            settings = ssh_settings.ssh_settings_of(asset)
             db.session.add(HostKey(council_id=council.id, asset_id=asset.id, key_type=offered.key_type,
                                    key_base64=offered.key_base64, fingerprint=offered.fingerprint, status="approved",
                                    host=settings.host, port=settings.port))

@@ -68,16 +68,12 @@ for entry in (str(ROOT), str(ROOT / "tests" / "remote")):
 
 from sshd_harness import SshdServer, start_sshd  # noqa: E402 - needs the paths above
 
-from remote.checks import CheckSpec, State, build_command  # noqa: E402
-from remote.ssh import (  # noqa: E402
-    ConnectionStatus,
-    HostKey,
-    SshCredentials,
-    SshTarget,
-    connect,
-    load_private_key,
-)
-from remote.sshpool import HostJob, run_round  # noqa: E402
+from remote.catalogue import build_command  # noqa: E402
+from remote.hostkeys import HostKey  # noqa: E402
+from remote.judging import CheckSpec, State  # noqa: E402
+from remote.rounds import HostJob, run_round  # noqa: E402
+from remote.ssh_connect import SshCredentials, SshTarget, connect, load_private_key  # noqa: E402
+from remote.ssh_transport import ConnectionStatus  # noqa: E402
 
 ANSIBLE_CORE = "2.19.14"  # newest ansible-core that supports Python 3.11 controllers
 WALL_OVER_FLOOR_TARGET = 1.15

@@ -1,6 +1,17 @@
 """Remote health checks: agents that report in, agentless SSH checks, alerts that open
 tickets, and the scheduler process that runs every periodic job (`flask scheduler`).
 
+One subject per module. The checks, free of Flask and the database: `judging` (states,
+thresholds, results), `catalogue` (the SSH checks: parameters, commands, defaults), `parsers`
+(reading what a host printed). The SSH engine, likewise: `ssh_transport` (sockets, banner probe,
+commands on a kept connection), `hostkeys` (host key values, fingerprints, pinning),
+`ssh_connect` (logging in), `rounds` (many hosts at once). The rules: `agents` (enrollment keys,
+tokens, liveness), `agent_protocol` and `ingest` (what agents send, and storing it),
+`state_machine` (every result's way to a check's state), `check_config`, `ssh_settings`,
+`hostkey_approval`, `alerts`, `health` (overview and history). The scheduler: `scheduler` (the
+process and its jobs' runs), `leadership` (which process is active), `jobs` (remote's jobs).
+Then the usual `models`, `views`, `api`, `forms`, `cli`, `texts`, `charts`, `crypto`, `demo`.
+
 Nothing is imported at module level: `python -m remote.agent` imports this package first,
 and the agent on a council machine must not pay for Flask and SQLAlchemy (measured: 22 MB of
 RSS and 0.2 s to start without them, 55 MB and 0.8 s with them; bench/agent_footprint.py).
@@ -19,7 +30,7 @@ def _agent():
 
     from core.db import write_intent
     from extensions import login_manager
-    from remote.services import agent_for_token
+    from remote.agents import agent_for_token
 
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")

@@ -141,7 +141,7 @@ def _queue(alert: Alert, check: Check, kind: str, reason: str, *, previous: str 
 
 
 def state_changed(check: Check, previous: str | None, at: dt.datetime) -> None:
-    """Called by the state machine (remote.services.apply_result) after `check.state` moved."""
+    """Called by the state machine (remote.state_machine.apply_result) after `check.state` moved."""
     state = check.state
     if state == "critical":
         alert = _open_alert(check)
@@ -204,6 +204,14 @@ def _close(alert: Alert, check: Check, reason: str, *, previous: str | None, at:
     alert.open_check_id = None
     db.session.flush()  # free the unique slot before a new alert could take it
     _queue(alert, check, "recovered", reason, previous=previous, at=at)
+
+
+def open_alerts(council_id: int | None = None):
+    """The open alerts (of one council or all), newest first, as a statement."""
+    stmt = select(Alert).where(Alert.closed_at.is_(None))
+    if council_id is not None:
+        stmt = stmt.where(Alert.council_id == council_id)
+    return stmt.order_by(Alert.opened_at.desc(), Alert.id.desc())
 
 
 # --- notifications ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from core.api import (
 from core.db import MAX_ID, utcnow
 from extensions import db, limiter
 from inventory import services as inventory
-from remote import ingest, services, texts
+from remote import agent_protocol, agents, check_config, health, ingest, texts
 from remote.models import Agent, Check, Result
 
 bp = api_blueprint("remote_api", __name__)
@@ -64,13 +64,13 @@ def _enroll_limit() -> str:
 # Keys are 256-bit random, so this is not about guessing them: it keeps a misbehaving
 # script on a council network from creating assets in a loop.
 @limiter.limit(_enroll_limit)
-@operation("Enroll an agent", body=ingest.EnrollIn, response=ingest.EnrollOut, status=201, tags=["agents"],
+@operation("Enroll an agent", body=agent_protocol.EnrollIn, response=agent_protocol.EnrollOut, status=201, tags=["agents"],
            errors=(401, 429),
            description="No token: the council's enrollment key goes in the body. The agent's asset is the "
                        "council's asset with that host name (and, when both are known, the same serial "
                        "number), or a new one. A machine enrolled again gets a new agent and its previous "
                        "agent is revoked. The token is shown once; only its hash is stored.")
-def enroll(body: ingest.EnrollIn):
+def enroll(body: agent_protocol.EnrollIn):
     agent, token = ingest.enroll(body, remote_addr=request.remote_addr or "")
     return {"agent_id": agent.id, "token": token, "asset_id": agent.asset_id,
             "report_interval_seconds": agent.report_interval_seconds}
@@ -79,14 +79,14 @@ def enroll(body: ingest.EnrollIn):
 @bp.post("/agents/report")
 @agent_only
 @_body_limit
-@operation("Send a report", body=ingest.ReportIn, response=ingest.ReportAccepted, status=202, tags=["agents"],
+@operation("Send a report", body=agent_protocol.ReportIn, response=agent_protocol.ReportAccepted, status=202, tags=["agents"],
            errors=(401, 413),
            description="With the agent token. Updates the asset's inventory facts (never blanking a field the "
                        "agent does not know) and the built-in checks: cpu, memory, one per disk mount, offline. "
                        "A report already received (same `report_id`) is answered 202 again and changes nothing; "
                        "a late report joins the history without overwriting newer facts or states. Revoked "
                        "token: 401. Body over 256 KiB: 413.")
-def report(body: ingest.ReportIn):
+def report(body: agent_protocol.ReportIn):
     return ingest.ingest_report(g.remote_agent, body)
 
 
@@ -115,7 +115,7 @@ class AgentQuery(PageQuery):
 
 def _agent_out(agent: Agent, now: dt.datetime) -> dict[str, Any]:
     return {**{name: getattr(agent, name) for name in AgentOut.model_fields if name != "status"},
-            "status": services.agent_status(agent, now)}
+            "status": agents.agent_status(agent, now)}
 
 
 @bp.get("/agents")
@@ -124,7 +124,7 @@ def _agent_out(agent: Agent, now: dt.datetime) -> dict[str, Any]:
 def list_agents(query: AgentQuery):
     if query.council_id is not None:
         councils.get_council(query.council_id)
-    page = keyset_page(db.session, services.agents_query(council_id=query.council_id, status=query.status),
+    page = keyset_page(db.session, agents.agents_query(council_id=query.council_id, status=query.status),
                        [Agent.id], query.limit, query.cursor)
     now = utcnow()
     return PageResult([_agent_out(a, now) for a in page.items], page.next_cursor)
@@ -134,7 +134,7 @@ def list_agents(query: AgentQuery):
 @allow(*STAFF)
 @operation("Get an agent", response=AgentOut, tags=["agents"])
 def get_agent(agent_id: int):
-    return _agent_out(services.get_agent(agent_id), utcnow())
+    return _agent_out(agents.get_agent(agent_id), utcnow())
 
 
 @bp.post("/agents/<int:agent_id>/revoke")
@@ -143,7 +143,7 @@ def get_agent(agent_id: int):
            description="Its token stops working at once (the agent gets 401 and stops). The asset and the "
                        "history stay; the agent's checks are turned off. Revoking twice is harmless.")
 def revoke_agent(agent_id: int):
-    agent = services.revoke_agent(services.get_agent(agent_id), actor=_actor())
+    agent = agents.revoke_agent(agents.get_agent(agent_id), actor=_actor())
     return _agent_out(agent, utcnow())
 
 
@@ -158,7 +158,7 @@ class EnrollmentKeyOut(BaseModel):
                        "enrolled keep working: they use their own tokens.")
 def enrollment_key(council_id: int):
     council = councils.get_council(council_id)
-    return {"enrollment_key": services.create_enrollment_key(council, actor=_actor())}
+    return {"enrollment_key": agents.create_enrollment_key(council, actor=_actor())}
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ class CheckOut(OutModel):
 
 
 def _check_out(check: Check) -> dict[str, Any]:
-    limits = services.thresholds_for(check)
+    limits = check_config.thresholds_for(check)
     return {
         "id": check.id, "asset_id": check.asset_id, "council_id": check.council_id, "source": check.source,
         "check": check.kind, "name": texts.check_label(check.kind, check.params, check.source),
@@ -214,7 +214,7 @@ class CheckList(BaseModel):
            description="Every check with its last state, problems first. Clerks: their own council's assets.")
 def list_checks(asset_id: int):
     asset = inventory.get_asset(asset_id)
-    return {"items": [_check_out(c) for c in services.checks_of(asset)]}
+    return {"items": [_check_out(c) for c in health.checks_of(asset)]}
 
 
 class CheckIn(ApiModel):
@@ -242,7 +242,7 @@ class CheckPatch(ApiModel):
                        "`duplicate_check` when the asset has it already.")
 def create_check(asset_id: int, body: CheckIn):
     asset = inventory.get_asset(asset_id)
-    check = services.create_ssh_check(asset, {"kind": body.check, "params": body.params, "warning": body.warning,
+    check = check_config.create_ssh_check(asset, {"kind": body.check, "params": body.params, "warning": body.warning,
                                               "critical": body.critical, "interval_seconds": body.interval_seconds},
                                       actor=_actor())
     return _check_out(check)
@@ -253,7 +253,7 @@ def create_check(asset_id: int, body: CheckIn):
 @operation("Change a check", body=CheckPatch, response=CheckOut, tags=["checks"],
            description="Only the fields sent change; `warning`/`critical` null go back to the defaults.")
 def patch_check(asset_id: int, check_id: int, body: CheckPatch):
-    check = services.get_check(inventory.get_asset(asset_id), check_id)
+    check = check_config.get_check(inventory.get_asset(asset_id), check_id)
     values = {k: getattr(body, k) for k in body.model_fields_set}
     values.setdefault("warning", check.warning)
     values.setdefault("critical", check.critical)
@@ -263,7 +263,7 @@ def patch_check(asset_id: int, check_id: int, body: CheckPatch):
         values.pop("interval_seconds")
     if "severity" in values and values["severity"] is None:
         values.pop("severity")
-    return _check_out(services.update_check(check, values, actor=_actor()))
+    return _check_out(check_config.update_check(check, values, actor=_actor()))
 
 
 @bp.delete("/assets/<int:asset_id>/checks/<int:check_id>")
@@ -271,7 +271,7 @@ def patch_check(asset_id: int, check_id: int, body: CheckPatch):
 @operation("Delete an SSH check", status=204, tags=["checks"], errors=[422],
            description="With its history. Agent checks and the host key cannot be deleted (turn them off).")
 def delete_check(asset_id: int, check_id: int):
-    services.delete_check(services.get_check(inventory.get_asset(asset_id), check_id), actor=_actor())
+    check_config.delete_check(check_config.get_check(inventory.get_asset(asset_id), check_id), actor=_actor())
 
 
 class ResultOut(OutModel):
@@ -300,10 +300,10 @@ class ResultQuery(PageQuery):
            description="Newest first (keyset pagination), optionally within [since, until). Raw results are kept "
                        "for REMOTE_RESULTS_RETENTION_DAYS (30 by default); daily roll-ups for good.")
 def list_results(asset_id: int, check_id: int, query: ResultQuery):
-    check = services.get_check(inventory.get_asset(asset_id), check_id)
+    check = check_config.get_check(inventory.get_asset(asset_id), check_id)
     if query.since is not None and query.until is not None and query.until <= query.since:
         raise ApiAbort(422, "validation_error", fields={"until": _l("Must be after since.")})
-    stmt = services.results_query(check, since=query.since, until=query.until)
+    stmt = health.results_query(check, since=query.since, until=query.until)
     page = keyset_page(db.session, stmt, [Result.collected_at, Result.id], query.limit, query.cursor,
                        descending=True)
     # What a server printed is for the office (the pages show it to staff only, too).

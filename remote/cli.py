@@ -20,13 +20,13 @@ def enrollment_key(slug: str):
     """Create the council SLUG's enrollment key (it replaces the previous one); the key is
     printed alone on the last line, once."""
     from agreements import services as councils
-    from remote import services
+    from remote import agents
 
     try:
         council = councils.get_council_by_slug(slug)
     except DomainError:
         raise click.ClickException(f"no council with slug {slug!r}") from None
-    key = services.create_enrollment_key(council, actor=None)
+    key = agents.create_enrollment_key(council, actor=None)
     click.echo(f"enrollment key for {council.name} ({council.slug}); the previous key no longer works. "
                "Store it now, it is not shown again:", err=True)
     click.echo(key)
@@ -36,14 +36,14 @@ def enrollment_key(slug: str):
 @click.argument("agent_id", type=int)
 def revoke(agent_id: int):
     """Revoke agent AGENT_ID: its token stops working at once."""
-    from remote import services
+    from remote import agents
 
     try:
-        agent = services.get_agent(agent_id)
+        agent = agents.get_agent(agent_id)
     except DomainError:
         raise click.ClickException(f"no agent {agent_id}") from None
     already = agent.revoked_at is not None
-    services.revoke_agent(agent, actor=None)
+    agents.revoke_agent(agent, actor=None)
     click.echo(f"agent {agent.id} ({agent.hostname}) {'was already revoked' if already else 'revoked'}")
 
 
@@ -52,12 +52,13 @@ def revoke(agent_id: int):
 def list_agents(slug: str | None):
     """Agents with their status and last report."""
     from agreements import services as councils
-    from remote import services
+    from remote import agents
+    from remote.models import Agent
 
     council_id = councils.get_council_by_slug(slug).id if slug else None
-    for agent in db.session.scalars(services.agents_query(council_id=council_id).order_by(services.Agent.id)):
+    for agent in db.session.scalars(agents.agents_query(council_id=council_id).order_by(Agent.id)):
         seen = agent.last_report_at.isoformat(timespec="seconds") if agent.last_report_at else "never"
-        click.echo(f"{agent.id:>6}  {services.agent_status(agent):<8} {agent.asset.council.slug:<20} "
+        click.echo(f"{agent.id:>6}  {agents.agent_status(agent):<8} {agent.asset.council.slug:<20} "
                    f"{agent.hostname:<30} last report {seen}")
 
 

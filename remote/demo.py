@@ -21,10 +21,9 @@ from core.demo import DemoContext
 from core.scope import unrestricted
 from extensions import db
 from inventory.models import Asset
-from remote import alerts, crypto, jobs, services
-from remote import checks as catalogue
+from remote import agents, alerts, catalogue, check_config, crypto, health, jobs, judging, ssh_settings
 from remote.models import Agent, Check, HostKey, Result, SshSettings, StateChange
-from remote.services import Observation
+from remote.state_machine import Observation, apply_result
 
 DAYS = 3
 RECENT_STEP = dt.timedelta(minutes=20)  # the last day, as the charts show it
@@ -33,7 +32,7 @@ OLDER_STEP = dt.timedelta(hours=2)  # the days before (roll-ups only need the sh
 
 def _end(ctx: DemoContext) -> dt.datetime:
     now = utcnow()
-    tz = services.office_timezone()
+    tz = health.office_timezone()
     if now.astimezone(tz).date() == ctx.today:
         return now.replace(minute=(now.minute // 20) * 20, second=0, microsecond=0)
     return dt.datetime.combine(ctx.today, dt.time(12, 0), tz).astimezone(dt.UTC)
@@ -48,7 +47,7 @@ def _times(end: dt.datetime) -> list[dt.datetime]:
 
 
 def _office_hours(t: dt.datetime) -> float:
-    local = t.astimezone(services.office_timezone())
+    local = t.astimezone(health.office_timezone())
     return 1.0 if local.weekday() < 5 and 8 <= local.hour < 15 else 0.0
 
 
@@ -99,18 +98,18 @@ class _History:
         if self.changes:
             db.session.execute(StateChange.__table__.insert(), self.changes)
         for check_id, (at, obs) in self.last.items():
-            services.apply_result(checks[check_id], obs, at)
+            apply_result(checks[check_id], obs, at)
 
 
 def _metric(check: Check, value: float, extra: dict | None = None) -> Observation:
-    metric = services.AGENT_METRICS[check.kind]
-    state = catalogue.evaluate_metric(metric, value).value
+    metric = check_config.AGENT_METRICS[check.kind]
+    state = judging.evaluate_metric(metric, value).value
     key = {"cpu": "cpu_use", "memory": "memory_use", "disk": "disk_use"}[check.kind]
     return Observation(state, value, "%", key, {"percent": value, **(extra or {})})
 
 
 def _agent(asset: Asset, interval: int, enrolled: dt.datetime, windows: bool) -> tuple[Agent, list[Check]]:
-    _token, digest = services.new_agent_token(0)
+    _token, digest = agents.new_agent_token(0)
     agent = Agent(council_id=asset.council_id, asset_id=asset.id, token_hash=digest, hostname=asset.hostname.lower(),
                   os=asset.os, version="1.0.0", report_interval_seconds=interval, previous_interval_seconds=interval,
                   enrolled_at=enrolled, enrolled_from="192.168.1.10", facts_hash="")
@@ -123,8 +122,8 @@ def _agent(asset: Asset, interval: int, enrolled: dt.datetime, windows: bool) ->
     for kind, params in (("cpu", {}), ("memory", {}), *(("disk", {"mount": m}) for m in mounts),
                          ("offline", {"severity": "critical" if asset.kind == "server" else "warning"})):
         check = Check(council_id=asset.council_id, asset_id=asset.id, agent_id=agent.id, source="agent", kind=kind,
-                      key=services.check_key("agent", kind, params), params=params, enabled=True,
-                      unit=services.check_unit("agent", kind), summary_params={})
+                      key=check_config.check_key("agent", kind, params), params=params, enabled=True,
+                      unit=check_config.check_unit("agent", kind), summary_params={})
         db.session.add(check)
         checks.append(check)
     db.session.flush()
@@ -215,7 +214,7 @@ def seed(ctx: DemoContext) -> None:
         # The open alert's event goes to its handlers now, as the scheduler would within a
         # minute: the demo shows the monitoring ticket it opened.
         alerts.dispatch_pending()
-        today = end.astimezone(services.office_timezone()).date()
+        today = end.astimezone(health.office_timezone()).date()
         for back in range(DAYS, 0, -1):
             with write_transaction():
                 jobs.rollup_day(today - dt.timedelta(days=back))
@@ -228,11 +227,11 @@ def _ssh_host(ctx, nas: Asset, end, times, history, all_checks, *, approved: boo
                            port=22, username="councildesk", enabled=True)
     db.session.add(settings)
     if keys_ok:
-        services.generate_key(settings)
+        ssh_settings.generate_key(settings)
     db.session.flush()
-    host_key = services.ensure_host_key_check(nas, enabled=True)
+    host_key = ssh_settings.ensure_host_key_check(nas, enabled=True)
     line = _public_key_line(ctx)
-    from remote.ssh import HostKey as SshHostKey
+    from remote.hostkeys import HostKey as SshHostKey
 
     offered = SshHostKey.from_openssh(line)
     first_seen = end - dt.timedelta(days=DAYS)
@@ -244,9 +243,9 @@ def _ssh_host(ctx, nas: Asset, end, times, history, all_checks, *, approved: boo
     for kind, params in (("disk", {"mount": "/volume1"}), ("backup_freshness", {"path": "/volume1/backups"}),
                          ("reachability", {})):
         check = Check(council_id=nas.council_id, asset_id=nas.id, source="ssh", kind=kind,
-                      key=services.check_key("ssh", kind, params), params=params, enabled=True,
+                      key=check_config.check_key("ssh", kind, params), params=params, enabled=True,
                       interval_seconds=900, next_due_at=end + dt.timedelta(minutes=15),
-                      unit=services.check_unit("ssh", kind), summary_params={})
+                      unit=check_config.check_unit("ssh", kind), summary_params={})
         db.session.add(check)
         checks.append(check)
     db.session.flush()
@@ -261,7 +260,7 @@ def _ssh_host(ctx, nas: Asset, end, times, history, all_checks, *, approved: boo
         for t in times:
             if check.kind == "reachability":
                 latency = round(ctx.rng.uniform(2, 9), 1)
-                samples.append((t, Observation(catalogue.evaluate(latency, catalogue.CATALOGUE["reachability"]
+                samples.append((t, Observation(judging.evaluate(latency, catalogue.CATALOGUE["reachability"]
                                                                   .default_thresholds).value, latency, "ms",
                                                "reachable", {"latency_ms": latency, "banner": "SSH-2.0-OpenSSH_8.2"})))
             elif not approved:
@@ -272,11 +271,11 @@ def _ssh_host(ctx, nas: Asset, end, times, history, all_checks, *, approved: boo
                 samples.append((t, Observation("ok", percent, "%", "disk_use", {"mount": "/volume1", "percent": percent})))
             else:
                 # Nightly backups at 01:00 local: the age grows through the day; one NAS missed a night.
-                local = t.astimezone(services.office_timezone())
+                local = t.astimezone(health.office_timezone())
                 hours = local.hour + local.minute / 60 + (23.0 if local.hour < 1 else -1.0)
                 hours = max(0.2, hours + (24.0 if stale_backup and t > end - dt.timedelta(hours=30) else 0.0))
                 hours = round(hours, 2)
-                state = catalogue.evaluate(hours, catalogue.CATALOGUE["backup_freshness"].default_thresholds).value
+                state = judging.evaluate(hours, catalogue.CATALOGUE["backup_freshness"].default_thresholds).value
                 samples.append((t, Observation(state, hours, "h", "backup_age",
                                                {"path": "/volume1/backups", "age_hours": hours})))
         history.add(check, samples)

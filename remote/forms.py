@@ -1,5 +1,6 @@
-"""Forms of the health pages. Rules live in remote.services; these only parse what a browser
-can send malformed, and never show a stored secret back (the key fields are write-only)."""
+"""Forms of the health pages. Rules live in remote.check_config, remote.ssh_settings and
+remote.hostkey_approval; these only parse what a browser can send malformed, and never show a
+stored secret back (the key fields are write-only)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
-"""What agents send: enrollment and reports, validated as hostile input and stored once.
+"""Storing what agents send: enrollment and reports, each stored once.
 
-Lessons.md: GLPI's inventory endpoint had SQL injection (CVSS 10) and unauthenticated stored
-XSS. Here every field an agent sends has a type, a range or a length, and no control or
-invisible formatting character (the real agent cleans its strings the same way, so a report
-that fails this did not come from it); unknown keys are ignored and never stored; the body
-is capped (REMOTE_AGENT_MAX_BODY, 413); values reach the database only as bound parameters
-and the pages only through Jinja's escaping.
+The bodies are validated as hostile input before they get here (remote.agent_protocol); the
+body is capped (REMOTE_AGENT_MAX_BODY, 413); values reach the database only as bound
+parameters and the pages only through Jinja's escaping.
 
 Reports are idempotent by `report_id` (the unique key of `remote_agent_reports`, claimed in
 the same transaction as everything the report changes): a replay after an outage, or the
@@ -19,156 +16,34 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Annotated, Literal
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
-from pydantic_core import PydanticCustomError
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts import audit
-from core.api import ApiModel, OutModel
 from core.db import utcnow, write_intent
-from core.errors import DomainError, ValidationFailed
+from core.errors import ValidationFailed
 from extensions import db
 from inventory import services as inventory
 from inventory.models import Asset
-from remote import alerts, services
-from remote import checks as catalogue
+from remote import alerts
+from remote.agent_protocol import (
+    AgentBusy,
+    AgentRevoked,
+    EnrollIn,
+    EnrollmentRefused,
+    InventoryIn,
+    MetricsIn,
+    ReportAccepted,
+    ReportIn,
+)
+from remote.agents import ALWAYS_ON_KINDS, AgentPrincipal, council_for_enrollment_key, new_agent_token, revoke_agent
+from remote.check_config import check_key, check_unit
+from remote.judging import METRIC_THRESHOLDS, Thresholds, evaluate_metric
 from remote.models import Agent, AgentReport, Check, Result
-from remote.services import AgentPrincipal, Observation
-
-# --- the request bodies ---------------------------------------------------------------------
-
-
-def _printable(value: str) -> str:
-    if "\x00" in value:
-        raise PydanticCustomError("string_nul", "Must not contain the NUL character.")
-    # isprintable() is False for control characters and for invisible formatting ones
-    # (bidirectional overrides that could disguise a host name on a page): the agent replaces
-    # both before sending, so their presence means the report was not written by it.
-    if not value.isprintable():
-        raise PydanticCustomError("control_characters", "Must not contain control characters.")
-    return value
-
-
-def _text(limit: int, min_length: int = 0):
-    return Annotated[str, StringConstraints(max_length=limit, min_length=min_length), AfterValidator(_printable)]
-
-
-Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
-Bytes = Annotated[int, Field(ge=0, le=2**63 - 1)]
-Count = Annotated[int, Field(ge=0, le=10**9)]
-Load = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
-MAX_ITEMS = 64
-
-
-class DiskMetricIn(ApiModel):
-    mount: _text(255, 1)
-    total_bytes: Bytes
-    used_bytes: Bytes
-    fstype: _text(32) | None = None
-
-
-class AddressIn(ApiModel):
-    interface: _text(64)
-    family: Literal["ipv4", "ipv6"]
-    address: _text(64)
-    up: bool = True
-
-
-class MetricsIn(ApiModel):
-    cpu_percent: Percent
-    memory_percent: Percent
-    swap_percent: Percent | None = None
-    disks: list[DiskMetricIn] = Field(max_length=MAX_ITEMS)
-    uptime_seconds: Annotated[int, Field(ge=0, le=10**10)]
-    load_1: Load | None = None
-    load_5: Load | None = None
-    load_15: Load | None = None
-    addresses: list[AddressIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-
-
-class InventoryDiskIn(ApiModel):
-    device: _text(255) | None = None
-    mount: _text(255) | None = None
-    total_bytes: Bytes | None = None
-    fstype: _text(32) | None = None
-
-
-class InventoryIn(ApiModel):
-    hostname: _text(255) | None = None
-    os: _text(255) | None = None
-    os_name: _text(255) | None = None
-    os_release: _text(255) | None = None
-    os_version: _text(255) | None = None
-    arch: _text(64) | None = None
-    cpu_model: _text(255) | None = None
-    cpu_cores_logical: Annotated[int, Field(ge=1, le=65_536)] | None = None
-    cpu_cores_physical: Annotated[int, Field(ge=1, le=65_536)] | None = None
-    ram_bytes: Bytes | None = None
-    manufacturer: _text(255) | None = None
-    model: _text(255) | None = None
-    serial: _text(255) | None = None
-    ip_address: _text(64) | None = None
-    disks: list[InventoryDiskIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-
-
-class AgentInfoIn(ApiModel):
-    version: _text(32) | None = None
-    spool_depth: Count = 0
-    spool_dropped: Count = 0
-    spool_rejected: Count = 0
-
-
-class EnrollIn(ApiModel):
-    enrollment_key: str = Field(min_length=1, max_length=200,
-                                description="The council's key (`POST /councils/{id}/enrollment-key`).")
-    hostname: _text(255, 1)
-    os: _text(255) | None = None
-    inventory: InventoryIn = Field(default_factory=InventoryIn)
-
-
-class ReportIn(ApiModel):
-    collected_at: AwareDatetime = Field(description="When the agent collected the report (ISO 8601 with offset).")
-    report_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = Field(
-        None, description="Random per report; a report already received is accepted again and ignored.")
-    metrics: MetricsIn
-    inventory: InventoryIn = Field(default_factory=InventoryIn)
-    agent: AgentInfoIn | None = None
-
-
-class EnrollOut(OutModel):
-    agent_id: int
-    token: str = Field(description="The agent token. Shown once: only its hash is stored.")
-    asset_id: int
-    report_interval_seconds: int
-
-
-class ReportAccepted(OutModel):
-    status: Literal["accepted", "duplicate"]
-    report_interval_seconds: int = Field(description="The interval the agent should report at from now on.")
-
-
-class EnrollmentRefused(DomainError):
-    status = 401
-    code = "invalid_enrollment_key"
-    default_message = _l("This enrollment key is not valid: ask the office for the council's current key.")
-
-
-class AgentBusy(DomainError):
-    status = 429
-    code = "too_many_requests"
-    default_message = _l("Too many requests; try again later.")
-
-
-class AgentRevoked(DomainError):
-    status = 401
-    code = "unauthorized"
-    default_message = _l("A valid token is required.")
-
+from remote.state_machine import Observation, apply_result
 
 # --- shared helpers -------------------------------------------------------------------------
 
@@ -216,14 +91,14 @@ def _facts_hash(facts: dict) -> str:
 
 
 def default_offline_severity(asset: Asset) -> str:
-    return "critical" if asset.kind in services.ALWAYS_ON_KINDS else "warning"
+    return "critical" if asset.kind in ALWAYS_ON_KINDS else "warning"
 
 
 def _agent_check(asset: Asset, agent_id: int, kind: str, params: dict | None = None) -> Check:
     params = params or {}
     check = Check(council_id=asset.council_id, asset_id=asset.id, agent_id=agent_id, source="agent", kind=kind,
-                  key=services.check_key("agent", kind, params), params=params, enabled=True,
-                  unit=services.check_unit("agent", kind), summary_params={})
+                  key=check_key("agent", kind, params), params=params, enabled=True,
+                  unit=check_unit("agent", kind), summary_params={})
     db.session.add(check)
     return check
 
@@ -247,7 +122,7 @@ def _same_machine(asset: Asset, facts: dict) -> bool:
 def enroll(body: EnrollIn, *, remote_addr: str = "", now: dt.datetime | None = None) -> tuple[Agent, str]:
     """A new agent for a council machine: its asset is found by host name, or created."""
     now = now or utcnow()
-    council = services.council_for_enrollment_key(body.enrollment_key)
+    council = council_for_enrollment_key(body.enrollment_key)
     if council is None:
         raise EnrollmentRefused()
     hostname = body.hostname.strip()
@@ -265,7 +140,7 @@ def enroll(body: EnrollIn, *, remote_addr: str = "", now: dt.datetime | None = N
     for old in db.session.scalars(select(Agent).where(Agent.asset_id == asset.id, Agent.revoked_at.is_(None))):
         # The machine was enrolled again (reinstalled, or `enroll --force`): one agent per asset,
         # or two would report the same checks.
-        services.revoke_agent(old, actor=None, commit=False)
+        revoke_agent(old, actor=None, commit=False)
     interval = _interval()
     agent = Agent(council_id=council.id, asset_id=asset.id, token_hash="", hostname=hostname[:255],
                   os=(body.os or body.inventory.os or "")[:255], version="", report_interval_seconds=interval,
@@ -273,7 +148,7 @@ def enroll(body: EnrollIn, *, remote_addr: str = "", now: dt.datetime | None = N
                   facts_collected_at=None, facts_hash="")
     db.session.add(agent)
     db.session.flush()
-    token, agent.token_hash = services.new_agent_token(agent.id)
+    token, agent.token_hash = new_agent_token(agent.id)
     if matched:
         _apply_facts(asset, facts, agent.id)
     existing = {c.key: c for c in db.session.scalars(
@@ -303,10 +178,10 @@ def _observations(metrics: MetricsIn, overrides: dict[str, tuple[float | None, f
         warning, critical = overrides.get(key, (None, None))
         override = None
         if warning is not None or critical is not None:
-            base = catalogue.METRIC_THRESHOLDS[metric]
-            override = catalogue.Thresholds(warning if warning is not None else base.warning,
+            base = METRIC_THRESHOLDS[metric]
+            override = Thresholds(warning if warning is not None else base.warning,
                                             critical if critical is not None else base.critical)
-        return catalogue.evaluate_metric(metric, value, override).value
+        return evaluate_metric(metric, value, override).value
 
     cpu = round(metrics.cpu_percent, 1)
     memory = round(metrics.memory_percent, 1)
@@ -316,7 +191,7 @@ def _observations(metrics: MetricsIn, overrides: dict[str, tuple[float | None, f
                                     {"percent": memory}),
     }
     for disk in metrics.disks:
-        key = services.check_key("agent", "disk", {"mount": disk.mount})
+        key = check_key("agent", "disk", {"mount": disk.mount})
         if key in out:
             continue  # the same mount twice: the first one counts
         if disk.total_bytes <= 0:
@@ -501,7 +376,7 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
     if fast:
         conn.execute(_FAST_UPDATE, fast)
     for check_id, obs, at, store in slow:
-        services.apply_result(db.session.get(Check, check_id), obs, at, store=store)
+        apply_result(db.session.get(Check, check_id), obs, at, store=store)
     db.session.commit()
     alerts.dispatch_if_pending()
     return ReportAccepted(status="accepted", report_interval_seconds=interval)

@@ -25,8 +25,12 @@ from core.db import write_transaction
 from core.scope import unrestricted
 from extensions import db
 from inventory.models import Asset
-from remote import alerts, crypto, scheduler, services
-from remote import checks as catalogue
+from remote import alerts, crypto, scheduler
+from remote.agents import ALWAYS_ON_KINDS, OFFLINE_SEVERITIES, offline_after
+from remote.check_config import thresholds_for
+from remote.health import office_timezone
+from remote.hostkey_approval import record_offered_key
+from remote.judging import CheckSpec
 from remote.models import (
     Agent,
     AgentReport,
@@ -40,9 +44,10 @@ from remote.models import (
     SshSettings,
     StateChange,
 )
-from remote.services import Observation
-from remote.ssh import ConnectionStatus
-from remote.sshpool import HostJob, HostOutcome, run_round
+from remote.rounds import HostJob, HostOutcome, run_round
+from remote.ssh_settings import host_key_check, ssh_target
+from remote.ssh_transport import ConnectionStatus
+from remote.state_machine import Observation, apply_result
 
 log = logging.getLogger("councildesk.remote.jobs")
 
@@ -86,10 +91,10 @@ def run_ssh_round(now: dt.datetime) -> dict:
         unusable: list[tuple[int, list[int], str]] = []
         for asset_id, group in itertools.groupby(due, key=lambda c: c.asset_id):
             group = list(group)
-            specs = tuple(catalogue.CheckSpec(c.kind, dict(c.params or {}), services.thresholds_for(c), ref=str(c.id))
+            specs = tuple(CheckSpec(c.kind, dict(c.params or {}), thresholds_for(c), ref=str(c.id))
                           for c in group)
             try:
-                target = services.ssh_target(settings[asset_id])
+                target = ssh_target(settings[asset_id])
             except (crypto.CryptoNotConfigured, crypto.DecryptionFailed, ValueError) as exc:
                 log.error("SSH checks of asset %s cannot run: %s", asset_id, exc)
                 unusable.append((asset_id, [c.id for c in group], str(exc)))
@@ -116,8 +121,8 @@ def run_ssh_round(now: dt.datetime) -> dict:
     for _asset_id, check_ids, reason in unusable:
         with unrestricted(), write_transaction():
             for check in db.session.scalars(select(Check).where(Check.id.in_(check_ids))):
-                services.apply_result(check, Observation("unknown", None, check.unit, "not_run",
-                                                         {"reason": "client_key_error", "detail": reason[:160]}), now)
+                apply_result(check, Observation("unknown", None, check.unit, "not_run",
+                                                {"reason": "client_key_error", "detail": reason[:160]}), now)
         counts["client_key_error"] += 1
     alerts.dispatch_if_pending()
     run_round(jobs, max_workers=int(config["REMOTE_SSH_WORKERS"]),
@@ -135,13 +140,13 @@ def _host_key_observation(outcome: HostOutcome, settings: SshSettings) -> tuple[
             .values(last_seen_at=outcome.started_at))
         return Observation("ok", None, "", "host_key_ok", {"fingerprint": offered.fingerprint}), None
     if outcome.status is ConnectionStatus.HOST_KEY_PENDING and offered is not None:
-        row, new = services.record_offered_key(settings, offered, changed=False, now=outcome.started_at)
+        row, new = record_offered_key(settings, offered, changed=False, now=outcome.started_at)
         if row.status == "rejected":
             return Observation("critical", None, "", "host_key_rejected", {"fingerprint": offered.fingerprint}), None
         return (Observation("unknown", None, "", "host_key_pending", {"fingerprint": offered.fingerprint}),
                 KIND_HOST_KEY_PENDING if new else None)
     if outcome.status is ConnectionStatus.HOST_KEY_CHANGED and offered is not None:
-        row, new = services.record_offered_key(settings, offered, changed=True, now=outcome.started_at)
+        row, new = record_offered_key(settings, offered, changed=True, now=outcome.started_at)
         pinned = ", ".join(connection.pinned_fingerprints)
         return (Observation("critical", None, "", "host_key_changed", {"offered": offered.fingerprint, "pinned": pinned}),
                 KIND_HOST_KEY_CHANGED if new else None)
@@ -159,16 +164,16 @@ def _store_outcome(outcome: HostOutcome) -> int:
             at = outcome.started_at
             observation, notice = _host_key_observation(outcome, settings)
             if observation is not None:
-                check = services.host_key_check(asset_id)
+                check = host_key_check(asset_id)
                 if check is not None and check.enabled:
                     # The series of a host key is its changes, not a row per round.
                     news = check.state != observation.state or check.summary_params != observation.summary_params
-                    services.apply_result(check, observation, at, store=news)
+                    apply_result(check, observation, at, store=news)
             for result in outcome.results:
                 check = db.session.get(Check, int(result.ref)) if result.ref else None
                 if check is None or not check.enabled:
                     continue
-                services.apply_result(check, Observation.from_check_result(result), at)
+                apply_result(check, Observation.from_check_result(result), at)
                 stored += 1
             if notice is not None:
                 _notify_admins(notice, settings, outcome)
@@ -236,7 +241,7 @@ def detect_offline(now: dt.datetime) -> dict:
             .join(Asset, Asset.id == Agent.asset_id)
             .where(Agent.revoked_at.is_(None), Asset.status != "retired")).all()
         db.session.commit()
-        silent = [a for a in agents if now - (a.last_report_at or a.enrolled_at) > services.offline_after(a)]
+        silent = [a for a in agents if now - (a.last_report_at or a.enrolled_at) > offline_after(a)]
         if not silent:
             return {"agents": len(agents), "silent": 0}
         if len(silent) == len(agents) and len(agents) >= config["REMOTE_OFFLINE_SUPPRESS_MIN_AGENTS"]:
@@ -250,19 +255,19 @@ def detect_offline(now: dt.datetime) -> dict:
                 if agent is None or agent.revoked_at is not None:
                     continue
                 since = agent.last_report_at or agent.enrolled_at
-                if now - since <= services.offline_after(agent):
+                if now - since <= offline_after(agent):
                     continue  # reported meanwhile
                 check = db.session.scalar(select(Check).where(Check.asset_id == agent.asset_id,
                                                               Check.key == "agent:offline"))
                 if check is None or not check.enabled:
                     continue
                 severity = (check.params or {}).get("severity")
-                if severity not in services.OFFLINE_SEVERITIES:
-                    severity = "critical" if agent.asset.kind in services.ALWAYS_ON_KINDS else "warning"
+                if severity not in OFFLINE_SEVERITIES:
+                    severity = "critical" if agent.asset.kind in ALWAYS_ON_KINDS else "warning"
                 if check.state == severity and check.summary_key == "agent_offline":
                     continue
-                services.apply_result(check, Observation(severity, None, "", "agent_offline",
-                                                         {"since": since.isoformat()}), max(now, since))
+                apply_result(check, Observation(severity, None, "", "agent_offline",
+                                                {"since": since.isoformat()}), max(now, since))
                 marked += 1
         alerts.dispatch_if_pending()
     return {"agents": len(agents), "silent": len(silent), "marked": marked}
@@ -304,7 +309,7 @@ def _minutes(seconds: dict[str, float]) -> dict[str, int]:
 
 def rollup_day(day: dt.date, tz: ZoneInfo | None = None) -> int:
     """(Re)compute every check's roll-up of one day; returns how many rows it wrote."""
-    tz = tz or services.office_timezone()
+    tz = tz or office_timezone()
     start, end = _day_bounds(day, tz)
     values = {r.check_id: r for r in db.session.execute(
         select(Result.check_id, func.count().label("samples"), func.min(Result.value).label("vmin"),
@@ -356,7 +361,7 @@ def rollup_day(day: dt.date, tz: ZoneInfo | None = None) -> int:
 def compute_rollups(today: dt.date) -> dict:
     """Yesterday's roll-ups, and those of the days before that late reports may still change."""
     days = int(current_app.config["REMOTE_ROLLUP_RECOMPUTE_DAYS"])
-    tz = services.office_timezone()
+    tz = office_timezone()
     written = 0
     with unrestricted():
         for back in range(days, 0, -1):
@@ -367,6 +372,19 @@ def compute_rollups(today: dt.date) -> dict:
 
 # --- retention ---------------------------------------------------------------------------------
 
+def purge_before(model, column, cutoff: dt.datetime, batch: int = 5000) -> int:
+    """Delete old rows in batches: short transactions, so SQLite's single writer (the agents'
+    reports) never waits long behind the nightly clean-up."""
+    total = 0
+    while True:
+        with write_transaction():
+            ids = select(model.id).where(column < cutoff).limit(batch)
+            deleted = db.session.execute(delete(model).where(model.id.in_(ids))).rowcount or 0
+        total += deleted
+        if deleted < batch:
+            return total
+
+
 def purge_old_data(now: dt.datetime) -> dict:
     config = current_app.config
     raw = now - dt.timedelta(days=config["REMOTE_RESULTS_RETENTION_DAYS"])
@@ -374,9 +392,9 @@ def purge_old_data(now: dt.datetime) -> dict:
     runs = now - dt.timedelta(days=config["SCHEDULER_RUNS_RETENTION_DAYS"])
     out = {}
     with unrestricted():
-        out["results"] = services.purge_before(Result, Result.collected_at, raw)
-        out["reports"] = services.purge_before(AgentReport, AgentReport.collected_at, raw)
-        out["job_runs"] = services.purge_before(JobRun, JobRun.scheduled_at, runs)
+        out["results"] = purge_before(Result, Result.collected_at, raw)
+        out["reports"] = purge_before(AgentReport, AgentReport.collected_at, raw)
+        out["job_runs"] = purge_before(JobRun, JobRun.scheduled_at, runs)
         with write_transaction():
             # Each check keeps its latest change whatever its age: the roll-ups need the state
             # a day started in.

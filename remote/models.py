@@ -40,7 +40,7 @@ SOURCES = ("agent", "ssh")
 STATES = ("ok", "warning", "critical", "unknown")
 # The agent's built-in checks (docs/api-contract.md, "Agents and checks").
 AGENT_KINDS = ("cpu", "memory", "disk", "offline")
-# The SSH catalogue (remote.checks.CATALOGUE) plus the host key, judged from the connection.
+# The SSH catalogue (remote.catalogue.CATALOGUE) plus the host key, judged from the connection.
 SSH_KINDS = ("disk", "load", "memory", "systemd_unit", "backup_freshness", "reachability", "host_key")
 HOST_KEY_STATUSES = ("pending", "approved", "rejected", "replaced")
 RUN_OUTCOMES = ("running", "ok", "error", "skipped")

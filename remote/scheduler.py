@@ -11,7 +11,7 @@ the main thread for itself and leave the lock unguarded between jobs.
 
 - Checks are not APScheduler jobs. One job, `remote.ssh_round`, ticks every
   REMOTE_SSH_ROUND_SECONDS (60) and collects *every* check that is due from the database, then
-  runs them through remote.sshpool's bounded pool (16 threads, one connection per host).
+  runs them through remote.rounds' bounded pool (16 threads, one connection per host).
   200 checks due in the same second are 200 rows of one round: nothing can misfire
   (bench/scheduler_due.py counts them).
 - The jobs themselves are few (about ten with the tickets' and reports' own), each with
@@ -25,14 +25,10 @@ the main thread for itself and leave the lock unguarded between jobs.
   checks everything due, the mail job sends the whole outbox); ten back-to-back runs would
   only repeat that. A job that must see each trigger (the tests' probe) sets False.
 
-**One active scheduler.** On PostgreSQL a session-level advisory lock
-(`pg_try_advisory_lock`) held on a dedicated connection (autocommit, TCP keepalives, short
-timeouts). If that connection dies, PostgreSQL releases the lock, so the active process
-checks it every SCHEDULER_LOCK_CHECK_SECONDS and, when the check fails, shuts its scheduler
-down at once and goes back to standby. On SQLite an exclusive `flock` on a file next to the
-database, which the kernel releases when the process dies. A second process waits as
-standby, trying the lock every SCHEDULER_STANDBY_POLL_SECONDS, and takes over when the
-first dies.
+**One active scheduler.** A leader lock (remote.leadership: a PostgreSQL advisory lock, or a
+`flock` next to the SQLite database) decides which process runs the jobs; the others wait as
+standby and take over when it dies. The active one checks the lock every
+SCHEDULER_LOCK_CHECK_SECONDS and stops scheduling at once when it is lost.
 
 **Exactly once per trigger, across a failover.** Each run is recorded in
 `scheduler_job_runs` under the unique key (job id, scheduled fire time), inserted *before* the
@@ -54,26 +50,19 @@ recorded with the run.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import datetime as dt
-import fcntl
-import hashlib
 import inspect
 import logging
-import os
 import signal
-import socket
 import sys
 import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
-import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -84,10 +73,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import NullPool
 
 from core.db import utcnow, write_transaction
 from extensions import db
+from remote.leadership import instance_id, leader_lock
 from remote.models import JobRun
 
 log = logging.getLogger("councildesk.scheduler")
@@ -96,7 +85,6 @@ UTC = dt.UTC
 # Interval triggers count from here, not from when a process started: every process computes
 # the same fire times, which is what makes (job, fire time) a key two processes agree on.
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=UTC)
-LOCK_KEY = int.from_bytes(hashlib.sha256(b"councildesk.scheduler.leader").digest()[:8], "big", signed=True)
 INTERRUPTED = "interrupted: the scheduler process stopped during the run"
 
 
@@ -179,10 +167,6 @@ def active_jobs(app: Flask) -> list[tuple[JobSpec, BaseTrigger]]:
 
 # --- running one trigger ---------------------------------------------------------------------
 
-def _instance_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:120]
-
-
 def _insert():
     return postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
@@ -232,7 +216,7 @@ def _counts(result: Any) -> dict[str, Any]:
 
 def execute(app: Flask, spec: JobSpec, scheduled_at: dt.datetime, instance: str | None = None) -> str:
     """Run one trigger of a job, recorded; returns "ok", "error" or "duplicate"."""
-    instance = instance or _instance_id()
+    instance = instance or instance_id()
     scheduled_at = scheduled_at.astimezone(UTC)
     with app.app_context():
         try:
@@ -322,121 +306,6 @@ class RecordingExecutor(BasePoolExecutor):
         future.add_done_callback(callback)
 
 
-# --- leadership -----------------------------------------------------------------------------------
-
-class PostgresLeaderLock:
-    """A session advisory lock on a connection of its own, opened and checked here."""
-
-    def __init__(self, url: str):
-        self._engine = sa.create_engine(
-            url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
-            # libpq: notice a dead server or network within seconds, not the kernel's hours.
-            connect_args={"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-                          "keepalives_count": 3, "tcp_user_timeout": 10_000,
-                          "application_name": "councildesk-scheduler",
-                          "options": "-c statement_timeout=5000"})
-        self._conn: sa.Connection | None = None
-
-    def describe(self) -> str:
-        return "PostgreSQL advisory lock"
-
-    def try_acquire(self) -> bool:
-        try:
-            if self._conn is None:
-                self._conn = self._engine.connect()
-            got = self._conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
-        except sa.exc.SQLAlchemyError as exc:
-            log.warning("cannot reach PostgreSQL for the scheduler lock: %s", exc.__class__.__name__)
-            self._close()
-            return False
-        return bool(got)
-
-    def still_held(self) -> bool:
-        if self._conn is None:
-            return False
-        try:
-            held = self._conn.execute(sa.text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND pid = pg_backend_pid()")).scalar()
-        except sa.exc.SQLAlchemyError:
-            self._close()
-            return False
-        return bool(held)
-
-    def release(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                self._conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-        self._close()
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
-
-    def dispose(self) -> None:
-        self._close()
-        self._engine.dispose()
-
-
-class FileLeaderLock:
-    """An exclusive flock on a file; the kernel drops it when the process dies."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self._fd: int | None = None
-
-    def describe(self) -> str:
-        return f"file lock {self.path}"
-
-    def try_acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{_instance_id()}\n".encode())
-        self._fd = fd
-        return True
-
-    def still_held(self) -> bool:
-        if self._fd is None:
-            return False
-        # A lock file deleted (or replaced) under us would let a new process lock a new file:
-        # then two would be active. Same inode or we step down.
-        try:
-            return os.fstat(self._fd).st_ino == os.stat(self.path).st_ino
-        except OSError:
-            return False
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def dispose(self) -> None:
-        self.release()
-
-
-def leader_lock(app: Flask):
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    if url.startswith("postgresql"):
-        return PostgresLeaderLock(url)
-    path = app.config.get("SCHEDULER_LOCK_FILE")
-    if not path:
-        database = sa.engine.make_url(url).database
-        if database and database != ":memory:":
-            path = database + ".scheduler.lock"
-        else:
-            os.makedirs(app.instance_path, exist_ok=True)
-            path = os.path.join(app.instance_path, "scheduler.lock")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return FileLeaderLock(path)
-
-
 # --- the process ----------------------------------------------------------------------------------
 
 def first_fire_after(trigger: BaseTrigger, moment: dt.datetime) -> dt.datetime | None:
@@ -474,7 +343,7 @@ class SchedulerProcess:
     def __init__(self, app: Flask, stop: threading.Event | None = None):
         self.app = app
         self.stop = stop or threading.Event()
-        self.instance = _instance_id()
+        self.instance = instance_id()
         self.poll = float(app.config["SCHEDULER_STANDBY_POLL_SECONDS"])
         self.check = float(app.config["SCHEDULER_LOCK_CHECK_SECONDS"])
 

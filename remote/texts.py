@@ -1,8 +1,9 @@
 """What checks say, in the reader's language.
 
-Results are stored as a `summary_key` and plain parameters (remote.checks builds them that
-way, and so do the agent checks here), never as prose: the same result reads in Catalan for
-one technician and in Spanish for the next, and in English in logs and alert payloads.
+Results are stored as a `summary_key` and plain parameters (remote.parsers and
+remote.catalogue build them that way, and so do the agent checks here), never as prose: the
+same result reads in Catalan for one technician and in Spanish for the next, and in English in
+logs and alert payloads.
 
 The parameters come from the monitored machines and are hostile text: they are put into
 plain strings here and escaped by Jinja like any other data, never marked safe.
@@ -32,7 +33,7 @@ def source_labels() -> dict[str, object]:
 
 
 def catalogue_labels() -> dict[str, object]:
-    """The SSH checks a technician can add (remote.checks.CATALOGUE), for menus."""
+    """The SSH checks a technician can add (remote.catalogue.CATALOGUE), for menus."""
     return {
         "disk": _l("Disk use of a mount point"),
         "load": _l("Load per CPU core"),

@@ -21,9 +21,18 @@ from core.ui import apply_errors, ui_page
 from extensions import db
 from inventory import services as inventory
 from inventory.models import Asset
-from remote import charts, crypto, scheduler, services, texts
+from remote import alerts, charts, check_config, crypto, health, hostkey_approval, scheduler, texts
+from remote.agents import (
+    agent_status,
+    agents_query,
+    create_enrollment_key,
+    enrollment_key_info,
+    get_agent,
+    revoke_agent,
+)
 from remote.forms import CheckEditForm, CheckForm, HostKeyDecisionForm, SshSettingsForm
 from remote.models import RUN_OUTCOMES, Agent, Check, HostKey, JobRun, Result
+from remote.ssh_settings import delete_ssh_settings, replace_key, save_ssh_settings, ssh_settings_of
 
 bp = Blueprint("remote", __name__)
 
@@ -64,13 +73,13 @@ def panel(asset: Asset, hours: int = 24) -> Panel:
     """What the asset page shows about the asset's health: its checks with the last day drawn."""
     now = utcnow()
     start = now - dt.timedelta(hours=hours)
-    checks = services.checks_of(asset, enabled_only=not current_user.is_staff)
+    checks = health.checks_of(asset, enabled_only=not current_user.is_staff)
     ids = [c.id for c in checks]
-    series = services.recent_series(ids, start)
-    timelines = services.state_timelines(ids, start, now)
+    series = health.recent_series(ids, start)
+    timelines = health.state_timelines(ids, start, now)
     rows = []
     for check in checks:
-        limits = services.thresholds_for(check)
+        limits = check_config.thresholds_for(check)
         gap = check.interval_seconds or (current_app.config["REMOTE_AGENT_REPORT_INTERVAL"]
                                          if check.source == "agent" else None)
         chart = charts.sparkline(series.get(check.id, []), start, now, unit=check.unit,
@@ -80,10 +89,10 @@ def panel(asset: Asset, hours: int = 24) -> Panel:
         rows.append(CheckRow(check, chart, charts.availability(timelines.get(check.id, []))))
     agent = db.session.scalar(select(Agent).where(Agent.asset_id == asset.id, Agent.revoked_at.is_(None))
                               .order_by(Agent.id.desc()).limit(1))
-    ssh = services.ssh_settings_of(asset) if current_user.is_staff else None
+    ssh = ssh_settings_of(asset) if current_user.is_staff else None
     pending = bool(ssh) and db.session.scalar(select(func.count()).select_from(HostKey).where(
         HostKey.asset_id == asset.id, HostKey.status == "pending")) > 0
-    return Panel(asset, rows, agent, services.agent_status(agent, now) if agent else None, ssh, start, now, pending)
+    return Panel(asset, rows, agent, agent_status(agent, now) if agent else None, ssh, start, now, pending)
 
 
 # --- overview --------------------------------------------------------------------------------
@@ -109,19 +118,19 @@ def council_health(slug: str):
 def _overview(council: Council | None):
     problems = request.args.get("problems") == "1"
     council_id = council.id if council else None
-    health = services.council_health(council_id, problems_only=problems)
-    counts = services.state_counts(council_id)
+    assets = health.council_health(council_id, problems_only=problems)
+    counts = health.state_counts(council_id)
     now = utcnow()
-    agents_stmt = services.agents_query(council_id=council_id, status="active")
+    agents_stmt = agents_query(council_id=council_id, status="active")
     offline = [a for a in db.session.scalars(agents_stmt.order_by(Agent.id))
-               if services.agent_status(a, now) == "offline"]
-    alerts = db.session.scalars(services.open_alerts(council_id).limit(50)).all()
+               if agent_status(a, now) == "offline"]
+    open_alerts = db.session.scalars(alerts.open_alerts(council_id).limit(50)).all()
     pending_keys = 0
     if current_user.role == "admin":
         pending_keys = db.session.scalar(select(func.count()).select_from(HostKey).where(HostKey.status == "pending"))
     all_councils = db.session.scalars(select(Council).order_by(Council.name)).all() if current_user.is_staff else []
-    return render_template("remote/overview.html", council=council, health=health, counts=counts,
-                           offline=offline, alerts=alerts, problems=problems, pending_keys=pending_keys,
+    return render_template("remote/overview.html", council=council, health=assets, counts=counts,
+                           offline=offline, alerts=open_alerts, problems=problems, pending_keys=pending_keys,
                            councils=all_councils, now=now)
 
 
@@ -131,29 +140,29 @@ def _overview(council: Council | None):
 @allow(*ALL_ROLES)
 def check_detail(asset_id: int, check_id: int):
     asset = inventory.get_asset(asset_id)
-    check = services.get_check(asset, check_id)
+    check = check_config.get_check(asset, check_id)
     span = request.args.get("range", "24h")
     if span not in RANGES:
         span = "24h"
     now = utcnow()
     start = now - RANGES[span]
-    limits = services.thresholds_for(check)
-    timeline = services.state_timelines([check.id], start, now)[check.id]
-    chart = charts.sparkline(services.series(check, start), start, now, unit=check.unit,
+    limits = check_config.thresholds_for(check)
+    timeline = health.state_timelines([check.id], start, now)[check.id]
+    chart = charts.sparkline(health.series(check, start), start, now, unit=check.unit,
                              warning=limits.warning if limits else None,
                              critical=limits.critical if limits else None, states=timeline,
                              expected_gap=check.interval_seconds)
-    results = ui_page(services.results_query(check), [Result.collected_at, Result.id], descending=True, limit=50)
+    results = ui_page(health.results_query(check), [Result.collected_at, Result.id], descending=True, limit=50)
     return render_template("remote/check.html", asset=asset, check=check, chart=chart, span=span,
                            ranges=list(RANGES), limits=limits, results=results,
-                           changes=services.state_changes(check), availability=charts.availability(timeline))
+                           changes=health.state_changes(check), availability=charts.availability(timeline))
 
 
 # --- monitoring configuration of an asset ------------------------------------------------------
 
 def _monitoring(asset: Asset, *, ssh_form: SshSettingsForm | None = None, check_form: CheckForm | None = None,
                 status: int = 200):
-    settings = services.ssh_settings_of(asset)
+    settings = ssh_settings_of(asset)
     if ssh_form is None:
         ssh_form = SshSettingsForm(obj=settings) if settings else SshSettingsForm(
             data={"host": asset.ip_address or asset.hostname, "port": 22, "username": "councildesk",
@@ -164,9 +173,9 @@ def _monitoring(asset: Asset, *, ssh_form: SshSettingsForm | None = None, check_
     now = utcnow()
     return render_template(
         "remote/monitoring.html", asset=asset, settings=settings, ssh_form=ssh_form,
-        check_form=check_form or CheckForm(), checks=services.checks_of(asset), agents=agents,
-        pinned=services.approved_keys_of(asset.id), crypto_ok=crypto.configured(),
-        catalogue_params=CheckForm.PARAMS, statuses={a.id: services.agent_status(a, now) for a in agents},
+        check_form=check_form or CheckForm(), checks=health.checks_of(asset), agents=agents,
+        pinned=hostkey_approval.approved_keys_of(asset.id), crypto_ok=crypto.configured(),
+        catalogue_params=CheckForm.PARAMS, statuses={a.id: agent_status(a, now) for a in agents},
         confirm=ConfirmForm()), status
 
 
@@ -183,7 +192,7 @@ def ssh_settings(asset_id: int):
     form = SshSettingsForm()
     if form.validate_on_submit():
         try:
-            services.save_ssh_settings(asset, form.values(), actor=_actor())
+            save_ssh_settings(asset, form.values(), actor=_actor())
         except crypto.CryptoNotConfigured as exc:
             db.session.rollback()
             form.form_errors.append(str(exc))
@@ -202,7 +211,7 @@ def ssh_new_key(asset_id: int):
     asset = inventory.get_asset(asset_id)
     if ConfirmForm().validate_on_submit():
         try:
-            services.replace_key(asset, actor=_actor())
+            replace_key(asset, actor=_actor())
         except crypto.CryptoNotConfigured as exc:
             db.session.rollback()
             flash(str(exc), "danger")
@@ -216,7 +225,7 @@ def ssh_new_key(asset_id: int):
 def ssh_delete(asset_id: int):
     asset = inventory.get_asset(asset_id)
     if ConfirmForm().validate_on_submit():
-        services.delete_ssh_settings(asset, actor=_actor())
+        delete_ssh_settings(asset, actor=_actor())
         flash(_("SSH access removed; the SSH checks are turned off."), "success")
     return redirect(url_for("remote.monitoring", asset_id=asset.id))
 
@@ -228,7 +237,7 @@ def check_new(asset_id: int):
     form = CheckForm()
     if form.validate_on_submit():
         try:
-            services.create_ssh_check(asset, form.values(), actor=_actor())
+            check_config.create_ssh_check(asset, form.values(), actor=_actor())
         except DomainError as exc:
             db.session.rollback()
             apply_errors(form, exc)
@@ -242,33 +251,33 @@ def check_new(asset_id: int):
 @allow(*STAFF)
 def check_edit(asset_id: int, check_id: int):
     asset = inventory.get_asset(asset_id)
-    check = services.get_check(asset, check_id)
+    check = check_config.get_check(asset, check_id)
     form = CheckEditForm(data={
         "warning": check.warning, "critical": check.critical, "enabled": check.enabled,
         "interval_minutes": (check.interval_seconds // 60) if check.interval_seconds else None,
         "severity": (check.params or {}).get("severity", "warning")}) if request.method == "GET" else CheckEditForm()
     if form.validate_on_submit():
         try:
-            services.update_check(check, form.values(check), actor=_actor())
+            check_config.update_check(check, form.values(check), actor=_actor())
         except DomainError as exc:
             db.session.rollback()
             apply_errors(form, exc)
         else:
             flash(_("Check saved."), "success")
             return redirect(url_for("remote.monitoring", asset_id=asset.id) + "#checks")
-    defaults = services.default_thresholds(check)
+    defaults = check_config.default_thresholds(check)
     return render_template("remote/check_edit.html", asset=asset, check=check, form=form, defaults=defaults,
-                           has_thresholds=services.has_thresholds(check.source, check.kind))
+                           has_thresholds=check_config.has_thresholds(check.source, check.kind))
 
 
 @bp.post("/assets/<int:asset_id>/checks/<int:check_id>/delete")
 @allow(*STAFF)
 def check_delete(asset_id: int, check_id: int):
     asset = inventory.get_asset(asset_id)
-    check = services.get_check(asset, check_id)
+    check = check_config.get_check(asset, check_id)
     if ConfirmForm().validate_on_submit():
         try:
-            services.delete_check(check, actor=_actor())
+            check_config.delete_check(check, actor=_actor())
         except DomainError as exc:
             db.session.rollback()
             flash(str(exc.fields.get("kind", exc.message)), "danger")
@@ -285,12 +294,12 @@ def host_keys():
     status = request.args.get("status", "pending")
     if status not in ("pending", "approved", "rejected", "replaced", "all"):
         status = "pending"
-    page = ui_page(services.host_keys_query(None if status == "all" else status), [HostKey.last_seen_at, HostKey.id],
+    page = ui_page(hostkey_approval.host_keys_query(None if status == "all" else status), [HostKey.last_seen_at, HostKey.id],
                    descending=True, limit=50)
     pinned = {}
     for row in page.items:
         if row.status == "pending" and row.replaces_pinned:
-            pinned[row.id] = services.approved_keys_of(row.asset_id)
+            pinned[row.id] = hostkey_approval.approved_keys_of(row.asset_id)
     return render_template("remote/host_keys.html", page=page, status=status, pinned=pinned,
                            form=HostKeyDecisionForm())
 
@@ -298,11 +307,11 @@ def host_keys():
 @bp.post("/health/host-keys/<int:key_id>/approve")
 @allow(*ADMIN)
 def host_key_approve(key_id: int):
-    row = services.get_host_key(key_id)
+    row = hostkey_approval.get_host_key(key_id)
     form = HostKeyDecisionForm()
     if form.validate_on_submit():
         try:
-            services.approve_host_key(row, actor=_actor(), confirm_replace=form.confirm.data)
+            hostkey_approval.approve_host_key(row, actor=_actor(), confirm_replace=form.confirm.data)
         except DomainError as exc:
             db.session.rollback()
             flash(str(exc.fields.get("confirm", exc.message)), "danger")
@@ -315,10 +324,10 @@ def host_key_approve(key_id: int):
 @bp.post("/health/host-keys/<int:key_id>/reject")
 @allow(*ADMIN)
 def host_key_reject(key_id: int):
-    row = services.get_host_key(key_id)
+    row = hostkey_approval.get_host_key(key_id)
     if ConfirmForm().validate_on_submit():
         try:
-            services.reject_host_key(row, actor=_actor())
+            hostkey_approval.reject_host_key(row, actor=_actor())
         except DomainError as exc:
             db.session.rollback()
             flash(str(exc.message), "danger")
@@ -339,12 +348,12 @@ def agents():
     status = request.args.get("status", "active")
     if status not in ("active", "revoked", "all"):
         status = "active"
-    stmt = services.agents_query(council_id=council.id if council else None,
+    stmt = agents_query(council_id=council.id if council else None,
                                  status=None if status == "all" else status)
     page = ui_page(stmt, [Agent.id], descending=True, limit=50)
     now = utcnow()
     return render_template("remote/agents.html", page=page, council=council, status=status, now=now,
-                           statuses={a.id: services.agent_status(a, now) for a in page.items},
+                           statuses={a.id: agent_status(a, now) for a in page.items},
                            councils=db.session.scalars(select(Council).order_by(Council.name)).all(),
                            confirm=ConfirmForm())
 
@@ -352,9 +361,9 @@ def agents():
 @bp.post("/health/agents/<int:agent_id>/revoke")
 @allow(*STAFF)
 def agent_revoke(agent_id: int):
-    agent = services.get_agent(agent_id)
+    agent = get_agent(agent_id)
     if ConfirmForm().validate_on_submit():
-        services.revoke_agent(agent, actor=_actor())
+        revoke_agent(agent, actor=_actor())
         flash(_("Agent %(id)s revoked: its token no longer works.", id=agent.id), "success")
     return redirect(safe_next_url(request.form.get("next"), url_for("remote.agents")))
 
@@ -366,8 +375,8 @@ def enrollment(slug: str):
     form = ConfirmForm()
     key = None
     if request.method == "POST" and form.validate_on_submit():
-        key = services.create_enrollment_key(council, actor=_actor())
-    info = services.enrollment_key_info(council)
+        key = create_enrollment_key(council, actor=_actor())
+    info = enrollment_key_info(council)
     resp = current_app.make_response(render_template(
         "remote/enrollment.html", council=council, key=key, info=info, form=form,
         server=current_app.config["PUBLIC_BASE_URL"]))
@@ -400,7 +409,7 @@ def job_runs():
         except ValueError:
             day = None
         else:
-            tz = services.office_timezone()
+            tz = health.office_timezone()
             start = dt.datetime.combine(date, dt.time(0), tz)
             stmt = stmt.where(JobRun.scheduled_at >= start, JobRun.scheduled_at < start + dt.timedelta(days=1))
     page = ui_page(stmt, [JobRun.scheduled_at, JobRun.id], descending=True, limit=100)

@@ -63,7 +63,8 @@ def prepare(env: dict, agents: int, fixture: Path) -> None:
         from accounts.models import User
         from agreements.models import Council
         from extensions import db
-        from remote import ingest, services
+        from remote import agent_protocol, ingest
+        from remote.agents import create_enrollment_key
         from support.tickets.models import Ticket
 
         councils = db.session.scalars(sa.select(Council).order_by(Council.id)).all()
@@ -78,11 +79,11 @@ def prepare(env: dict, agents: int, fixture: Path) -> None:
             if user.role == "clerk":
                 entry["council"] = user.council.slug
             out["people"][user.role].append(entry)
-        keys = {council.id: services.create_enrollment_key(council, actor=None) for council in councils}
+        keys = {council.id: create_enrollment_key(council, actor=None) for council in councils}
         for i in range(agents):
             council = councils[i % len(councils)]
             hostname = f"{council.slug}-pc-{i:03d}"
-            body = ingest.EnrollIn.model_validate({
+            body = agent_protocol.EnrollIn.model_validate({
                 "enrollment_key": keys[council.id], "hostname": hostname, "os": "Debian GNU/Linux 12 (bookworm)",
                 "inventory": {"hostname": hostname, "os_name": "Linux"}})
             _agent, token = ingest.enroll(body)

@@ -81,7 +81,7 @@ def seed_council(app, world, side: str, mark) -> Seeded:
     from agreements.models import Agreement
     from core.db import utcnow
     from extensions import db
-    from remote import services as remote_services
+    from remote import state_machine as remote_services
     from remote.models import Check
 
     word = WORDS[side]

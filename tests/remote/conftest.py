@@ -29,7 +29,9 @@ for entry in (str(ROOT), str(HERE)):
 
 from sshd_harness import SshdServer, free_port, start_sshd  # noqa: E402
 
-from remote.ssh import HostKey, SshCredentials, SshTarget, SshTimeouts  # noqa: E402
+from remote.hostkeys import HostKey  # noqa: E402
+from remote.ssh_connect import SshCredentials, SshTarget  # noqa: E402
+from remote.ssh_transport import SshTimeouts  # noqa: E402
 
 FAST = SshTimeouts(connect=2.0, banner=2.0, handshake=5.0, auth=5.0, command=5.0, host_total=20.0)
 

@@ -55,7 +55,7 @@ class AgentClient:
 
 @pytest.fixture
 def enrollment_key(world):
-    from remote import services
+    from remote import agents as services
 
     return services.create_enrollment_key(world.council_a, actor=world.technician)
 

@@ -81,7 +81,7 @@ def test_enrolling_again_revokes_the_previous_agent_and_keeps_the_checks(app, db
 
 
 def test_enroll_refuses_a_wrong_or_replaced_key(app, world, enrollment_key, api_error):
-    from remote import services
+    from remote import agents as services
 
     client = app.test_client()
     body = {"enrollment_key": "cdenroll_1_wrong", "hostname": "pc"}
@@ -95,7 +95,7 @@ def test_enroll_refuses_a_wrong_or_replaced_key(app, world, enrollment_key, api_
 
 
 def test_enrollment_key_endpoint_and_cli(app, db, world, api_for, api_error):
-    from remote import services
+    from remote import agents as services
     from remote.models import EnrollmentKey
 
     for role in ("admin", "manager", "technician"):

@@ -16,7 +16,7 @@ T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def server(world):
     """A council A server with an SSH disk check (no SSH needed: results are fed directly)."""
     from inventory import services as inventory
-    from remote import services
+    from remote import check_config as services
 
     asset = inventory.create_asset(world.council_a, {"kind": "server", "name": "File server"}, actor=None)
     check = services.create_ssh_check(asset, {"kind": "disk", "params": {"mount": "/srv"}}, actor=None)
@@ -24,8 +24,9 @@ def server(world):
 
 
 def feed(db, check, state, at, value=None):
-    from remote import alerts, services
-    from remote.services import Observation
+    from remote import alerts
+    from remote import state_machine as services
+    from remote.state_machine import Observation
 
     check = db.session.get(type(check), check.id)
     services.apply_result(check, Observation(state, value, "%", "disk_use", {"mount": "/srv", "percent": value or 0}),
@@ -87,7 +88,7 @@ def test_one_open_alert_per_check_and_unknown_keeps_it_open(app, db, server, rec
 
 
 def test_turning_a_check_off_closes_its_alert(app, db, world, server, recorder):
-    from remote import services
+    from remote import check_config as services
 
     feed(db, server, "critical", T0, 99)
     check = db.session.get(type(server), server.id)

@@ -8,26 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remote.checks import (
-    CATALOGUE,
+from remote.catalogue import CATALOGUE, build_command, interpret_output, reachability_result, validate_params
+from remote.judging import (
     RAW_OUTPUT_LIMIT,
     CheckConfigError,
     CheckSpec,
     State,
     Thresholds,
-    build_command,
     evaluate,
     evaluate_metric,
-    interpret_output,
-    parse_backup_freshness,
-    parse_disk,
-    parse_load,
-    parse_memory,
-    parse_systemd_unit,
-    reachability_result,
-    validate_params,
     worst,
 )
+from remote.parsers import parse_backup_freshness, parse_disk, parse_load, parse_memory, parse_systemd_unit
 
 DISK_T = Thresholds(80.0, 90.0)
 LOAD_T = Thresholds(1.5, 3.0)

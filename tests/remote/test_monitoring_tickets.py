@@ -17,15 +17,16 @@ T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def _server(world, name="File server"):
     from inventory import services as inventory
-    from remote import services
+    from remote import check_config as services
 
     asset = inventory.create_asset(world.council_a, {"kind": "server", "name": name}, actor=None)
     return services.create_ssh_check(asset, {"kind": "disk", "params": {"mount": "/srv"}}, actor=None)
 
 
 def _feed(db, check, state, at, value):
-    from remote import alerts, services
-    from remote.services import Observation
+    from remote import alerts
+    from remote import state_machine as services
+    from remote.state_machine import Observation
 
     check = db.session.get(type(check), check.id)
     services.apply_result(check, Observation(state, value, "%", "disk_use", {"mount": "/srv", "percent": value}), at)

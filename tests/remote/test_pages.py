@@ -139,7 +139,7 @@ def test_agents_page_revokes_and_never_shows_tokens(app, db, world, enroll, clie
 
 
 def test_enrollment_page_shows_a_new_key_once(app, db, world, client_for):
-    from remote import services
+    from remote import agents as services
 
     tech = client_for(world.technician)
     html = tech.get(f"/councils/{world.council_a.slug}/enrollment-key").get_data(as_text=True)

@@ -16,21 +16,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sshd_harness import SshdServer, start_sshd
 
-from remote import ssh as ssh_module
-from remote import sshpool
-from remote.checks import CATALOGUE, CheckSpec, State
-from remote.ssh import (
-    ConnectionStatus,
-    HostKey,
-    KeyLoadError,
-    SshCredentials,
-    SshTarget,
-    SshTimeouts,
-    connect,
-    load_private_key,
-    probe_banner,
-)
-from remote.sshpool import HostJob, run_host, run_round
+from remote import rounds as sshpool
+from remote import ssh_transport as ssh_module
+from remote.catalogue import CATALOGUE
+from remote.hostkeys import HostKey
+from remote.judging import CheckSpec, State
+from remote.rounds import HostJob, run_host, run_round
+from remote.ssh_connect import KeyLoadError, SshCredentials, SshTarget, connect, load_private_key
+from remote.ssh_transport import ConnectionStatus, SshTimeouts, probe_banner
 
 Target = Callable[..., SshTarget]
 

@@ -24,7 +24,8 @@ def fast_ssh(app, monkeypatch):
 
 def _server(db, world, sshd, *, port=None, key="audited", name="Servidor de fitxers"):
     from inventory import services as inventory
-    from remote import services
+    from remote import check_config
+    from remote import ssh_settings as services
 
     asset = inventory.create_asset(world.council_a, {"kind": "server", "name": name}, actor=world.technician)
     client = sshd.client_keys[key]
@@ -32,7 +33,7 @@ def _server(db, world, sshd, *, port=None, key="audited", name="Servidor de fitx
                                        "private_key": client.private_key, "passphrase": client.passphrase},
                                actor=world.technician)
     for kind, params in (("disk", {"mount": "/"}), ("memory", {}), ("load", {"window": 1}), ("reachability", {})):
-        services.create_ssh_check(asset, {"kind": kind, "params": params}, actor=world.technician)
+        check_config.create_ssh_check(asset, {"kind": kind, "params": params}, actor=world.technician)
     return asset
 
 
@@ -108,14 +109,15 @@ def test_first_contact_pends_runs_nothing_then_approval_runs_checks(fast_ssh, db
 
 def test_changed_key_raises_the_alert_and_runs_nothing(fast_ssh, db, world, sshd, recorder, client_for):
     from core.models import OutboxMail
-    from remote import services
+    from remote import hostkey_approval
+    from remote import ssh_settings as services
+    from remote.hostkeys import HostKey as SshHostKey
     from remote.models import HostKey
-    from remote.ssh import HostKey as SshHostKey
 
     asset = _server(db, world, sshd)
     settings = services.ssh_settings_of(asset)
     old = SshHostKey.from_openssh(_other_key_line())
-    row, _new = services.record_offered_key(settings, old, changed=False, now=dt.datetime.now(UTC))
+    row, _new = hostkey_approval.record_offered_key(settings, old, changed=False, now=dt.datetime.now(UTC))
     row.status = "approved"
     db.session.commit()
     before = sshd.exec_log_text()
@@ -150,7 +152,8 @@ def test_changed_key_raises_the_alert_and_runs_nothing(fast_ssh, db, world, sshd
 
 
 def test_silent_port_times_out_without_holding_up_others(fast_ssh, db, world, sshd, silent_port, monkeypatch):
-    from remote import jobs, services
+    from remote import hostkey_approval as services
+    from remote import jobs
     from remote.models import HostKey
 
     good = _server(db, world, sshd, key="ed25519", name="Good")
@@ -190,7 +193,8 @@ def _pending_for(db, asset, sshd):
 def test_private_keys_are_encrypted_at_rest_and_rotate(app, db, world, sshd, monkeypatch):
     from cryptography.fernet import Fernet
 
-    from remote import crypto, services
+    from remote import crypto
+    from remote import ssh_settings as services
     from remote.models import SshSettings
 
     first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -242,7 +246,7 @@ def test_production_refuses_to_store_keys_without_configured_encryption(app, mon
 
 
 def test_ssh_settings_form_never_shows_the_key(app, db, world, sshd, client_for):
-    from remote import services
+    from remote import ssh_settings as services
 
     asset = _server(db, world, sshd, key="ed25519")
     settings = services.ssh_settings_of(asset)

@@ -1,5 +1,10 @@
 """Check rounds over many hosts: one kept connection per host, a bounded thread pool.
 
+A round takes `HostJob`s (a target and the catalogue checks to run on it), logs in to each host
+once (remote.ssh_connect), runs its checks' commands one after the other on that connection and
+returns a `HostOutcome` per host. The scheduler's job (remote.jobs.run_ssh_round) builds the
+jobs from the database and stores the outcomes.
+
 Sizing (lessons.md "Measured limits"): fan-out saturates near 16 threads on 2 cores, so that
 is the default pool size. sshd refuses bursts to one host (MaxStartups, default 10), so jobs
 that share a host:port are spread over at most `per_endpoint_limit` lanes that each run their
@@ -21,10 +26,7 @@ from typing import NamedTuple
 
 import paramiko
 
-from remote.checks import (
-    CheckConfigError,
-    CheckResult,
-    CheckSpec,
+from remote.catalogue import (
     definition,
     interpret_output,
     invalid_result,
@@ -33,18 +35,16 @@ from remote.checks import (
     resolve_thresholds,
     validate_params,
 )
-from remote.ssh import (
-    ConnectionStatus,
+from remote.judging import CheckConfigError, CheckResult, CheckSpec
+from remote.ssh_connect import (
     ConnectOutcome,
     KeyLoadError,
-    SshConnection,
     SshCredentials,
     SshTarget,
-    SshTimeouts,
     connect,
     load_private_key,
-    probe_banner,
 )
+from remote.ssh_transport import ConnectionStatus, SshConnection, SshTimeouts, probe_banner
 
 DEFAULT_WORKERS = 16
 DEFAULT_PER_ENDPOINT = 2
