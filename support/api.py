@@ -21,12 +21,12 @@ from core.api import (
     PageResult,
     QueryModel,
     api_blueprint,
-    keyset_page,
     omittable,
     operation,
     page_of,
 )
 from core.db import MAX_ID
+from core.keyset import keyset_page
 from extensions import db
 from support import services
 from support.attachments import KINDS
