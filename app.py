@@ -86,8 +86,8 @@ def create_app(config: dict | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     import core.models  # noqa: F401  (tables of the cross-domain models)
     from core import access, i18n, mail, scope, security, ui
-    from core.api import handle_api_errors
     from core.db import configure_sqlite
+    from core.errorpages import handle_errors
     from extensions import babel, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -107,17 +107,17 @@ def _init_extensions(app: Flask) -> None:
     i18n.init_app(app)
     ui.init_app(app)
     mail.init_app(app)
-    handle_api_errors(app)
+    handle_errors(app)
 
 
 def _register(app: Flask) -> None:
     import importlib
 
     from core import views as core_views
-    from core.api import core_api
     from core.backup import backup_command, restore_command
     from core.db import IdConverter
     from core.demo import seed_demo_command
+    from core.openapi import core_api
     from extensions import csrf
 
     # Before any route is added: routes bind their converters when registered.

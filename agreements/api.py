@@ -7,9 +7,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from pydantic import BaseModel, Field
 
-from agreements import services
+from agreements import bands, councils, services
+from agreements.councils import MAX_POPULATION
 from agreements.months import MONTH_PATTERN, format_month, office_today, parse_month
-from agreements.services import MAX_POPULATION
 from core.access import ADMIN, ALL_ROLES, MANAGERS, allow
 from core.api import (
     HTTP_MESSAGES,
@@ -19,12 +19,12 @@ from core.api import (
     PageQuery,
     PageResult,
     api_blueprint,
-    keyset_page,
     omittable,
     operation,
     page_of,
 )
 from core.db import MAX_ID
+from core.keyset import keyset_page
 from extensions import db
 
 bp = api_blueprint("agreements_api", __name__)
@@ -117,7 +117,7 @@ class BandList(OutModel):
 @operation("List councils", query=CouncilQuery, response=page_of(CouncilOut), tags=["councils"],
            description="Clerks see only their own council.")
 def list_councils(query: CouncilQuery):
-    stmt, _order = services.council_query(q=query.q, active=query.active)
+    stmt, _order = councils.council_query(q=query.q, active=query.active)
     return keyset_page(db.session, stmt, [services.Council.id], query.limit, query.cursor)
 
 
@@ -126,7 +126,7 @@ def list_councils(query: CouncilQuery):
 @operation("Create a council", body=CouncilIn, response=CouncilOut, status=201, errors=(409,),
            tags=["councils"])
 def create_council(body: CouncilIn):
-    return services.create_council(body.model_dump(), actor=current_user._get_current_object())
+    return councils.create_council(body.model_dump(), actor=current_user._get_current_object())
 
 
 @bp.get("/councils/<int:council_id>")
@@ -143,14 +143,14 @@ def get_council(council_id: int):
 def patch_council(council_id: int, body: CouncilPatch):
     council = services.get_council(council_id)
     values = {k: getattr(body, k) for k in body.model_fields_set}
-    return services.update_council(council, values, actor=current_user._get_current_object())
+    return councils.update_council(council, values, actor=current_user._get_current_object())
 
 
 @bp.get("/allowance-bands")
 @allow(*ALL_ROLES)
 @operation("Population bands and their monthly allowances", response=BandList, tags=["agreements"])
 def list_bands():
-    return PageResult(services.list_bands(), None)
+    return PageResult(bands.list_bands(), None)
 
 
 @bp.put("/allowance-bands")
@@ -158,9 +158,9 @@ def list_bands():
 @operation("Replace the allowance bands table", body=BandsIn, response=BandList, tags=["agreements"],
            description="The bands must start at 0, leave no gaps, and the last one is open-ended.")
 def replace_bands(body: BandsIn):
-    bands = services.replace_bands([b.model_dump() for b in body.items],
-                                   actor=current_user._get_current_object())
-    return PageResult(bands, None)
+    saved = bands.replace_bands([b.model_dump() for b in body.items],
+                                actor=current_user._get_current_object())
+    return PageResult(saved, None)
 
 
 # --- agreements -------------------------------------------------------------------------
@@ -293,5 +293,5 @@ def close_month(council_id: int, month: str):
 def close_month_everywhere(month: str):
     first = _month_or_422(month)
     newly = services.close_month_everywhere(first, actor=current_user._get_current_object())
-    councils = sum(row["councils"] for row in services.month_overview(first, first))
-    return {"month": format_month(first), "councils": councils, "newly_closed": newly}
+    covered = sum(row["councils"] for row in services.month_overview(first, first))
+    return {"month": format_month(first), "councils": covered, "newly_closed": newly}

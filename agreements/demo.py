@@ -10,6 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from agreements import services
+from agreements.bands import ONSITE_MAX, ONSITE_MIN, ensure_default_bands
+from agreements.councils import create_council, slugify
 from agreements.models import Council
 from extensions import db
 
@@ -32,15 +34,15 @@ def read_councils() -> list[dict]:
 
 
 def seed() -> list[Council]:
-    services.ensure_default_bands()
+    ensure_default_bands()
     councils = []
     for row in read_councils():
-        slug = services.slugify(row["name"])
+        slug = slugify(row["name"])
         existing = db.session.scalar(select(Council).where(Council.slug == slug))
         if existing is not None:
             councils.append(existing)
             continue
-        councils.append(services.create_council({
+        councils.append(create_council({
             "name": row["name"],
             "code": CODES.get(row["name"]),
             "comarca": row["comarca"],
@@ -62,7 +64,7 @@ RENEWAL_TERM = (dt.date(2026, 1, 1), dt.date(2029, 12, 31))
 
 def _half_hours(minutes: float) -> int:
     """Agreements speak of hours and half hours; clamp to the 1.5–28 h a council may request."""
-    return int(min(services.ONSITE_MAX, max(services.ONSITE_MIN, round(minutes / 30) * 30)))
+    return int(min(ONSITE_MAX, max(ONSITE_MIN, round(minutes / 30) * 30)))
 
 
 def seed_agreements(ctx) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import UTCDateTime, utcnow
-from core.scope import CouncilOwned
+from core.scope import CouncilOwned, register_council_table
 from extensions import db
 
 if TYPE_CHECKING:  # accounts.models imports this module
@@ -57,6 +57,10 @@ class Council(db.Model):
 
     def __repr__(self) -> str:
         return f"<Council {self.slug}>"
+
+
+# A clerk sees only their own council's row (core.scope).
+register_council_table(Council)
 
 
 class AllowanceBand(db.Model):

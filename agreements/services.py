@@ -1,235 +1,34 @@
-"""Councils, allowance bands, agreements and month closes: the rules, free of HTTP."""
+"""The agreements and their months, and the lookups the other domains start from.
+
+A council looked up by id or slug (not found for a clerk of another council), the agreement
+covering a month, creating, changing and renewing agreements (their terms are fixed once a
+month of them is closed), the per-council lock that serialises hours writes against closes,
+and closing months. The rules, free of HTTP.
+
+A council's own record is in `agreements.councils`, the allowance bands in `agreements.bands`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
-from decimal import Decimal, InvalidOperation
-from zoneinfo import available_timezones
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from accounts import audit
 from accounts.models import User
-from agreements.models import (
-    CODE_PATTERN,
-    DEFAULT_BANDS,
-    ROLLOVERS,
-    SLUG_PATTERN,
-    Agreement,
-    AllowanceBand,
-    Council,
-    MonthClose,
-)
+from agreements.bands import ONSITE_MAX, ONSITE_MIN, band_for
+from agreements.models import ROLLOVERS, Agreement, Council, MonthClose
 from agreements.months import add_months, format_month, month_end, month_start, months_between, office_today
 from core.db import utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
 from extensions import db
 
-COUNCIL_FIELDS = ("name", "slug", "code", "comarca", "population", "population_year", "area_km2",
-                  "contact_email", "contact_phone", "address", "language", "timezone", "active")
-EDITABLE_FIELDS = tuple(f for f in COUNCIL_FIELDS if f not in ("slug", "code"))
-IMMUTABLE_FIELDS = ("slug", "code")
-LANGUAGES = ("ca", "es", "en")
-ONSITE_MIN, ONSITE_MAX = 90, 1680
-# Far above any municipality, and well inside a 32-bit INTEGER column.
-MAX_POPULATION = 100_000_000
-
-# Words that say nothing about which village it is ("Sant Mateu de Bages" → SANTMATE...).
-_STOPWORDS = {"de", "del", "d", "i", "el", "la", "les", "els", "l", "y", "los", "las", "the", "of"}
 _INVALID = _l("Some fields are not valid.")
-# Slugs that would collide with the council pages' own addresses (/councils/new).
-RESERVED_SLUGS = {"new", "edit", "import", "export"}
 
 
-def _ascii_words(name: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
-
-
-def slugify(name: str) -> str:
-    return "-".join(w.lower() for w in _ascii_words(name))[:80].strip("-")
-
-
-def derive_code(name: str, taken: set[str]) -> str:
-    """2–8 characters A–Z/0–9 from the significant words of the name, unique among `taken`."""
-    words = [w for w in _ascii_words(name) if w.lower() not in _STOPWORDS] or _ascii_words(name)
-    base = "".join(w.upper() for w in words)[:8] or "C"
-    if len(base) < 2:
-        base = (base + "XX")[:2]
-    if base not in taken:
-        return base
-    for n in range(2, 1000):
-        suffix = str(n)
-        candidate = base[: 8 - len(suffix)] + suffix
-        if candidate not in taken:
-            return candidate
-    raise Conflict(_l("Could not derive a unique code; give one."), code="duplicate_code")
-
-
-def _clean_council(values: dict, *, creating: bool) -> dict:
-    errors: dict[str, object] = {}
-    out: dict = {}
-    for key, value in values.items():
-        if key not in COUNCIL_FIELDS:
-            continue
-        if isinstance(value, str):
-            value = value.strip()
-        out[key] = value
-
-    # Control characters have no place in a name or an address: they would reach pages,
-    # exports, PDFs and charts (matplotlib has no glyph for them). Invisible formatting
-    # characters (bidirectional overrides that disguise a name) neither; the address alone
-    # may have lines.
-    for key in ("name", "comarca", "address"):
-        value = out.get(key)
-        allowed = "\n\r\t" if key == "address" else ""
-        if isinstance(value, str) and any(unicodedata.category(c) in ("Cc", "Cf") and c not in allowed
-                                          for c in value):
-            errors[key] = _l("Contains control characters.")
-    if (creating or "name" in out) and "name" not in errors:
-        if not out.get("name"):
-            errors["name"] = _l("This field is required.")
-        elif len(out["name"]) > 120:
-            errors["name"] = _l("Too long.")
-    if creating or "population" in out:
-        pop = out.get("population")
-        if pop is None or isinstance(pop, bool) or not isinstance(pop, int) or not 0 <= pop <= MAX_POPULATION:
-            errors["population"] = _l("Enter the number of inhabitants (0 or more).")
-    if out.get("population_year") is not None:
-        year = out["population_year"]
-        if isinstance(year, bool) or not isinstance(year, int) or not 1800 <= year <= 2200:
-            errors["population_year"] = _l("Enter a year such as 2024.")
-    if out.get("area_km2") not in (None, ""):
-        try:
-            # Rounded first: 999999.999 becomes 1000000.00, which Numeric(8, 2) cannot hold.
-            area = Decimal(str(out["area_km2"])).quantize(Decimal("0.01"))
-            if area < 0 or area >= Decimal("1000000"):
-                raise InvalidOperation
-            out["area_km2"] = area
-        except (InvalidOperation, ValueError):
-            errors["area_km2"] = _l("Enter the area in km² (e.g. 47.8).")
-    elif "area_km2" in out:
-        out["area_km2"] = None
-    if out.get("contact_email"):
-        try:
-            out["contact_email"] = validate_email(out["contact_email"], check_deliverability=False).normalized
-        except EmailNotValidError:
-            errors["contact_email"] = _l("Enter a valid email address.")
-    elif "contact_email" in out:
-        out["contact_email"] = None
-    if "contact_phone" in out:
-        phone = out["contact_phone"] or None
-        if phone and not re.fullmatch(r"[0-9 +().-]{3,40}", phone):
-            errors["contact_phone"] = _l("Enter a phone number (digits, spaces, + and -).")
-        out["contact_phone"] = phone
-    if out.get("slug"):
-        out["slug"] = out["slug"].lower()
-        if not re.fullmatch(SLUG_PATTERN, out["slug"]) or len(out["slug"]) > 80:
-            errors["slug"] = _l("Lowercase letters, digits and hyphens only.")
-    if out.get("code"):
-        out["code"] = out["code"].upper()
-        if not re.fullmatch(CODE_PATTERN, out["code"]):
-            errors["code"] = _l("2 to 8 characters, letters A–Z and digits.")
-    if "language" in out and out["language"] not in LANGUAGES:
-        errors["language"] = _l("Unknown language.")
-    if "timezone" in out and out["timezone"] not in available_timezones():
-        errors["timezone"] = _l("Unknown time zone.")
-    for key in ("comarca", "address"):
-        if key in out and out[key] is None:
-            out[key] = ""
-    if "comarca" in out and len(out["comarca"]) > 80:
-        errors["comarca"] = _l("Too long.")
-    if "active" in out and not isinstance(out["active"], bool):
-        errors["active"] = _l("Must be true or false.")
-    if errors:
-        raise ValidationFailed(_INVALID, fields=errors)
-    return out
-
-
-def create_council(values: dict, *, actor: User | None) -> Council:
-    data = _clean_council(values, creating=True)
-    explicit_slug = bool(data.get("slug"))
-    data["slug"] = data.get("slug") or slugify(data["name"])
-    if not data["slug"]:
-        raise ValidationFailed(_INVALID, fields={"slug": _l("Give a slug: the name has no usable letters.")})
-    if data["slug"] in RESERVED_SLUGS:
-        if explicit_slug:
-            raise ValidationFailed(_INVALID, fields={"slug": _l("This word is reserved; choose another slug.")})
-        data["slug"] = f"{data['slug']}-council"
-    if db.session.scalar(select(Council.id).where(Council.slug == data["slug"])) is not None:
-        raise Conflict(_l("Another council already uses this slug."), code="duplicate_slug",
-                       fields={"slug": _l("Another council already uses this slug.")})
-    if data.get("code"):
-        if db.session.scalar(select(Council.id).where(Council.code == data["code"])) is not None:
-            raise Conflict(_l("Another council already uses this code."), code="duplicate_code",
-                           fields={"code": _l("Another council already uses this code.")})
-    else:
-        taken = set(db.session.scalars(select(Council.code)))
-        data["code"] = derive_code(data["name"], taken)
-    data.setdefault("comarca", "")
-    council = Council(**{k: v for k, v in data.items() if k in COUNCIL_FIELDS})
-    db.session.add(council)
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        # Lost a race with a concurrent create: say which key.
-        which = "code" if "code" in str(exc.orig).lower() else "slug"
-        raise Conflict(_l("Another council already uses this %(field)s.", field=which),
-                       code=f"duplicate_{which}", fields={which: _l("Already in use.")}) from None
-    audit.record("create", object_type="council", object_id=council.id, actor=actor,
-                 label=council.name, council_id=council.id,
-                 changes=audit.diff({}, audit.snapshot(council, COUNCIL_FIELDS)))
-    db.session.commit()
-    return council
-
-
-def update_council(council: Council, values: dict, *, actor: User | None) -> Council:
-    changed_ids = {k: values[k] for k in IMMUTABLE_FIELDS if k in values and values[k] is not None}
-    errors = {}
-    for key, value in changed_ids.items():
-        current = getattr(council, key)
-        normalized = value.lower() if key == "slug" else value.upper() if isinstance(value, str) else value
-        if normalized != current:
-            errors[key] = _l("Cannot change after the council is created.")
-    if errors:
-        raise ValidationFailed(_INVALID, fields=errors)
-    data = _clean_council({k: v for k, v in values.items() if k in EDITABLE_FIELDS}, creating=False)
-    before = audit.snapshot(council, COUNCIL_FIELDS)
-    for key, value in data.items():
-        setattr(council, key, value)
-    changes = audit.diff(before, audit.snapshot(council, COUNCIL_FIELDS))
-    if changes:
-        audit.record("update", object_type="council", object_id=council.id, actor=actor,
-                     label=council.name, council_id=council.id, changes=changes)
-    db.session.commit()
-    return council
-
-
-SORTS = {
-    "name": (Council.name, Council.id),
-    "population": (Council.population, Council.id),
-    "code": (Council.code, Council.id),
-}
-
-
-def council_query(*, q: str | None = None, active: bool | None = None, sort: str = "name"):
-    """The councils list as a statement; `sort` comes from an allow-list, never from SQL text."""
-    stmt = select(Council)
-    if active is not None:
-        stmt = stmt.where(Council.active.is_(active))
-    if q:
-        like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(Council.name).like(like), func.lower(Council.code).like(like),
-                              Council.slug.like(like)))
-    return stmt, SORTS.get(sort, SORTS["name"])
-
+# --- looking councils up ----------------------------------------------------------------
 
 def get_council_by_slug(slug: str) -> Council:
     council = db.session.scalar(select(Council).where(Council.slug == slug))
@@ -243,91 +42,6 @@ def get_council(council_id: int) -> Council:
     if council is None:
         raise NotFound()
     return council
-
-
-# --- allowance bands ------------------------------------------------------------------
-
-def list_bands() -> list[AllowanceBand]:
-    return list(db.session.scalars(select(AllowanceBand).order_by(AllowanceBand.min_population)))
-
-
-def band_for(population: int) -> AllowanceBand | None:
-    return db.session.scalar(
-        select(AllowanceBand)
-        .where(AllowanceBand.min_population <= population,
-               or_(AllowanceBand.max_population.is_(None), AllowanceBand.max_population >= population))
-        .order_by(AllowanceBand.min_population.desc())
-        .limit(1)
-    )
-
-
-def ensure_default_bands() -> None:
-    if db.session.scalar(select(func.count()).select_from(AllowanceBand)):
-        return
-    for lo, hi, remote, onsite in DEFAULT_BANDS:
-        db.session.add(AllowanceBand(min_population=lo, max_population=hi,
-                                     remote_minutes_month=remote, onsite_default_minutes_month=onsite))
-    db.session.commit()
-
-
-def validate_bands(rows: list[dict]) -> list[dict]:
-    """The table must start at 0, leave no gap or overlap, and end open-ended."""
-    errors: dict[str, object] = {}
-    if not rows:
-        raise ValidationFailed(_INVALID, fields={"bands": _l("Give at least one band.")})
-    rows = sorted(rows, key=lambda r: (r.get("min_population") is None, r.get("min_population") or 0))
-    for i, row in enumerate(rows):
-        prefix = f"bands.{i}"
-        for key in ("min_population", "remote_minutes_month", "onsite_default_minutes_month"):
-            v = row.get(key)
-            if v is None or isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_POPULATION:
-                errors[f"{prefix}.{key}"] = _l("Enter a whole number, 0 or more.")
-        hi = row.get("max_population")
-        if hi is not None and (isinstance(hi, bool) or not isinstance(hi, int) or not 0 <= hi <= MAX_POPULATION):
-            errors[f"{prefix}.max_population"] = _l("Enter a whole number, or leave it empty for the last band.")
-    if errors:
-        raise ValidationFailed(_INVALID, fields=errors)
-    if rows[0]["min_population"] != 0:
-        errors["bands.0.min_population"] = _l("The first band must start at 0 inhabitants.")
-    for i, row in enumerate(rows):
-        onsite = row["onsite_default_minutes_month"]
-        if not ONSITE_MIN <= onsite <= ONSITE_MAX:
-            errors[f"bands.{i}.onsite_default_minutes_month"] = _l(
-                "On-site time must be between 90 and 1680 minutes a month (1.5 to 28 h).")
-        hi = row.get("max_population")
-        last = i == len(rows) - 1
-        if last and hi is not None:
-            errors[f"bands.{i}.max_population"] = _l("The last band has no upper limit; leave it empty.")
-        if not last:
-            if hi is None:
-                errors[f"bands.{i}.max_population"] = _l("Only the last band may be open-ended.")
-            elif hi < row["min_population"]:
-                errors[f"bands.{i}.max_population"] = _l("The upper limit is below the lower one.")
-            elif rows[i + 1]["min_population"] != hi + 1:
-                errors[f"bands.{i + 1}.min_population"] = _l(
-                    "Must start right after the previous band (%(n)d).", n=hi + 1)
-    if errors:
-        raise ValidationFailed(_INVALID, fields=errors)
-    return rows
-
-
-def replace_bands(rows: list[dict], *, actor: User | None) -> list[AllowanceBand]:
-    rows = validate_bands(rows)
-    before = [audit.snapshot(b, ("min_population", "max_population", "remote_minutes_month",
-                                 "onsite_default_minutes_month")) for b in list_bands()]
-    db.session.execute(delete(AllowanceBand))
-    bands = [AllowanceBand(min_population=r["min_population"], max_population=r.get("max_population"),
-                           remote_minutes_month=r["remote_minutes_month"],
-                           onsite_default_minutes_month=r["onsite_default_minutes_month"]) for r in rows]
-    db.session.add_all(bands)
-    db.session.flush()
-    after = [audit.snapshot(b, ("min_population", "max_population", "remote_minutes_month",
-                                "onsite_default_minutes_month")) for b in bands]
-    if before != after:
-        audit.record("update", object_type="allowance_bands", object_id="all", actor=actor,
-                     label="allowance bands", changes={"bands": [before, after]})
-    db.session.commit()
-    return bands
 
 
 # --- agreements -----------------------------------------------------------------------
@@ -659,3 +373,4 @@ def month_overview(first: dt.date, last: dt.date) -> list[dict]:
         out.append({"month": month, "councils": len(covered),
                     "closed": len({c for c, m in closes if m == month and c in covered})})
     return out
+

@@ -12,6 +12,8 @@ from sqlalchemy import select
 from accounts.forms import ConfirmForm
 from accounts.models import User
 from agreements import services
+from agreements.bands import band_for, list_bands, replace_bands
+from agreements.councils import SORTS, council_query, create_council, update_council
 from agreements.forms import AgreementForm, BandsForm, CouncilForm
 from agreements.months import (
     add_months,
@@ -41,12 +43,12 @@ def councils():
     status = request.args.get("status", "active")
     sort = request.args.get("sort", "name")
     active = {"active": True, "inactive": False}.get(status)
-    stmt, order = services.council_query(q=q or None, active=active, sort=sort)
+    stmt, order = council_query(q=q or None, active=active, sort=sort)
     page = ui_page(stmt, list(order), limit=100)
     if current_user.role == "clerk" and len(page.items) == 1 and not q:
         return redirect(url_for("agreements.council", slug=page.items[0].slug))
     return render_template("agreements/councils.html", page=page, q=q, status=status,
-                           sort=sort if sort in services.SORTS else "name")
+                           sort=sort if sort in SORTS else "name")
 
 
 def _form_values(form: CouncilForm, *, creating: bool) -> dict:
@@ -64,8 +66,8 @@ def council_new():
     form = CouncilForm()
     if form.validate_on_submit():
         try:
-            council = services.create_council(_form_values(form, creating=True),
-                                              actor=current_user._get_current_object())
+            council = create_council(_form_values(form, creating=True),
+                                     actor=current_user._get_current_object())
         except DomainError as exc:
             db.session.rollback()
             apply_errors(form, exc)
@@ -81,7 +83,7 @@ def council(slug: str):
     from support.hours import figures as hours
 
     council = services.get_council_by_slug(slug)
-    band = services.band_for(council.population)
+    band = band_for(council.population)
     clerks = []
     if current_user.is_staff:
         clerks = db.session.scalars(select(User).where(User.council_id == council.id)
@@ -108,8 +110,8 @@ def council_edit(slug: str):
     form = CouncilForm(obj=council)
     if form.validate_on_submit():
         try:
-            services.update_council(council, _form_values(form, creating=False),
-                                    actor=current_user._get_current_object())
+            update_council(council, _form_values(form, creating=False),
+                           actor=current_user._get_current_object())
         except DomainError as exc:
             db.session.rollback()
             apply_errors(form, exc)
@@ -122,7 +124,7 @@ def council_edit(slug: str):
 @bp.get("/allowance-bands")
 @allow(*ALL_ROLES)
 def bands():
-    return render_template("agreements/bands.html", bands=services.list_bands())
+    return render_template("agreements/bands.html", bands=list_bands())
 
 
 @bp.route("/allowance-bands/edit", methods=["GET", "POST"])
@@ -130,7 +132,7 @@ def bands():
 def bands_edit():
     form = BandsForm()
     if request.method == "GET":
-        current = services.list_bands()
+        current = list_bands()
         form = BandsForm(data={"bands": [
             {"min_population": b.min_population, "max_population": b.max_population,
              "remote_minutes_month": b.remote_minutes_month,
@@ -139,7 +141,7 @@ def bands_edit():
     elif form.is_submitted() and _valid_ignoring_blank_rows(form):
         rows = [row.data for row in form.bands if not _blank(row)]
         try:
-            services.replace_bands(rows, actor=current_user._get_current_object())
+            replace_bands(rows, actor=current_user._get_current_object())
         except DomainError as exc:
             db.session.rollback()
             _band_errors(form, exc)
@@ -254,7 +256,7 @@ def _prefill(form: AgreementForm, values: dict) -> None:
 
 def _render_agreement_form(form, council, *, agreement=None, previous=None, band=None):
     return render_template("agreements/agreement_form.html", form=form, council=council, agreement=agreement,
-                           previous=previous, band=band or services.band_for(council.population),
+                           previous=previous, band=band or band_for(council.population),
                            locked=agreement is not None and services.agreement_has_closed_month(agreement))
 
 

@@ -173,7 +173,7 @@ def prepare(url: str, agents: int) -> list[str]:
         from extensions import db as _db
 
         _META.create_all(_db.engine)
-        from agreements import services as councils
+        from agreements import councils
         from remote import agent_protocol, ingest
         from remote.agents import create_enrollment_key
 

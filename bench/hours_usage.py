@@ -6,7 +6,7 @@ Baseline
     needs), fetched to Python. The least the database can be asked to do for these numbers.
 
 Measured
-    `support.services.usage_for_year(year)`: the same GROUP BY through the ORM, plus the
+    `support.hours.figures.usage_for_year(year)`: the same GROUP BY through the ORM, plus the
     agreements and the closed months, plus the arithmetic (base, carried, allowance, used,
     remaining, excess) of every council-month: what the reports and the dashboard call.
     Then the council page (`GET /councils/<slug>`: this month's bars and forecast, the year

@@ -120,7 +120,7 @@ def main() -> int:
 def run(app, n: int, rounds: int) -> int:
     from accounts import services as accounts
     from accounts.models import AuditEntry
-    from agreements import services as councils
+    from agreements import councils
     from extensions import db
     from inventory import importer
     from inventory.models import Asset

@@ -9,9 +9,9 @@ Baselines (measured in the same run, on the same data)
     and the critical checks per council.
 
 Measured
-    `reports.services.usage_items(year)`: the rows of `GET /api/v1/reports/usage` (usage
-    computed by support.services.usage_between with its agreements and closed months, the
-    carry-over arithmetic, the council names). `reports.services.dashboard(month, today)`:
+    `reports.consumption.usage_items(year)`: the rows of `GET /api/v1/reports/usage` (usage
+    computed by support.hours.figures.usage_between with its agreements and closed months, the
+    carry-over arithmetic, the council names). `reports.dashboard.dashboard(month, today)`:
     every council's month and year to date, forecasts, traffic lights, excess, open and late
     tickets, critical checks. For information, the same through HTTP (the pages and the API)
     and the yearly service report (tickets, SLA, medians in business time, ratings).
@@ -284,7 +284,8 @@ def _rss_mb() -> float:
 def run(app, args) -> int:
     from agreements.months import month_start, office_today
     from extensions import db
-    from reports import charts, figures, quality, services
+    from reports import charts, consumption, figures, quality
+    from reports.dashboard import dashboard as dashboard_of
 
     today = office_today()
     year = today.year - 1  # a whole year, with a December before it
@@ -314,12 +315,12 @@ def run(app, args) -> int:
             return usage, open_tickets, conn.execute(CRITICAL_SQL).all()
 
     def usage_report():
-        items = services.usage_items(year)
+        items = consumption.usage_items(year)
         db.session.commit()
         return items
 
     def dashboard():
-        board = services.dashboard(month, today)
+        board = dashboard_of(month, today)
         db.session.commit()
         return board
 

@@ -97,7 +97,7 @@ def prepare(url: str, sshd, count: int, due: dt.datetime) -> None:
                       "SSH_KEY_ENCRYPTION_KEYS": os.environ["BENCH_FERNET_KEY"]})
     with app.app_context():
         upgrade(revision="heads")
-        from agreements import services as councils
+        from agreements import councils
         from extensions import db
         from inventory import services as inventory
         from remote import check_config, ssh_settings

@@ -21,7 +21,7 @@ baseline and pages interleaved)
       (`?q=kyocera&status=all`, 500 tickets), and the common word with a category;
     * a page half-way through the queue (keyset: the cursor of the 500,000th row).
 
-    Pages are keyset-paginated (`core.ui.ui_page`, `core.api.keyset_page`), so page 10,000
+    Pages are keyset-paginated (`core.ui.ui_page`, `core.keyset.keyset_page`), so page 10,000
     costs what page 1 costs; tests/support/test_ticket_query_counts.py checks that the number
     of statements of a page does not grow with its rows.
 
@@ -347,8 +347,8 @@ def pages(engine_name: str, council_slug: str, council_id: int, technician_id: i
 
 
 def run(app, n: int, rounds: int) -> int:
-    from core.api import encode_cursor
     from core.db import utcnow
+    from core.keyset import encode_cursor
     from extensions import db
 
     engine_name = db.engine.dialect.name

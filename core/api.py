@@ -1,4 +1,5 @@
-"""API v1 scaffolding: operations, validation, errors, keyset pagination and OpenAPI.
+"""API v1 request and response plumbing: the operation decorator, strict pydantic models in
+and out, validation messages, JSON error bodies and the blueprint factory.
 
 Why our own small registry instead of APIFlask or flask-smorest: the contract is strict
 about types (`1.5`, `90.0`, `"90"` and `true` are not minutes), which pydantic's strict JSON
@@ -7,32 +8,23 @@ JSON Schema 2020-12, which *is* the schema dialect of OpenAPI 3.1, so the docume
 translation layer. APIFlask would replace the Flask class and bring marshmallow along. The
 registry is one decorator: it validates the body and query with the same pydantic models
 the document is generated from, so the code that serves the API is the code that describes
-it (`build_openapi` walks `app.url_map`).
+it (`core.openapi.build_openapi` walks `app.url_map`).
+
+Keyset pagination is in `core.keyset`; the error handlers that answer API callers with these
+JSON bodies and browsers with a page are in `core.errorpages`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from flask_babel import force_locale
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
-from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
-from sqlalchemy import tuple_
-from werkzeug.exceptions import HTTPException
-
-from core.access import is_api_request, policy_for, public
-from core.db import MAX_ID
-from core.errors import DomainError
 
 T = TypeVar("T")
 
@@ -245,69 +237,6 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
         raise ApiAbort(422, "validation_error", HTTP_MESSAGES[422], _pydantic_fields(exc)) from None
 
 
-# --- keyset pagination ---------------------------------------------------------------
-
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="councildesk-api-cursor")
-
-
-def _encode_value(value):
-    if isinstance(value, dt.datetime):
-        return {"t": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"d": value.isoformat()}
-    return value
-
-
-def _decode_value(value):
-    if isinstance(value, dict):
-        if "t" in value:
-            return dt.datetime.fromisoformat(value["t"])
-        if "d" in value:
-            return dt.date.fromisoformat(value["d"])
-    return value
-
-
-def encode_cursor(values: Sequence[Any]) -> str:
-    # Signed so that a client cannot craft cursors that bypass the ordering contract.
-    return _serializer().dumps([_encode_value(v) for v in values])
-
-
-def decode_cursor(cursor: str, arity: int) -> list:
-    try:
-        if len(cursor) > MAX_CURSOR_LENGTH:
-            raise ValueError
-        values = _serializer().loads(cursor)
-        if not isinstance(values, list) or len(values) != arity:
-            raise ValueError
-        return [_decode_value(v) for v in values]
-    except (BadSignature, ValueError, TypeError, KeyError):
-        raise ApiAbort(400, "invalid_cursor", _l("The cursor is not valid; start from the first page.")) from None
-
-
-def keyset_page(session, stmt, order_by: Sequence, limit: int, cursor: str | None,
-                descending: bool = False, key: Callable | None = None) -> PageResult:
-    """One page of `stmt` ordered by the unique key `order_by` (the last column must be unique).
-
-    Keyset rather than OFFSET: page N costs what page 1 costs, and rows inserted meanwhile
-    neither repeat nor vanish across pages.
-    """
-    cols = list(order_by)
-    if cursor:
-        values = decode_cursor(cursor, len(cols))
-        cmp = tuple_(*cols) < tuple_(*values) if descending else tuple_(*cols) > tuple_(*values)
-        stmt = stmt.where(cmp)
-    stmt = stmt.order_by(*[c.desc() if descending else c.asc() for c in cols]).limit(limit + 1)
-    rows = list(session.scalars(stmt))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        values = key(last) if key else [getattr(last, c.key) for c in cols]
-        next_cursor = encode_cursor(values)
-    return PageResult(rows, next_cursor)
-
-
 # --- operations -----------------------------------------------------------------------
 
 @dataclass
@@ -373,185 +302,3 @@ def api_blueprint(name: str, import_name: str) -> Blueprint:
     bp.is_api = True  # type: ignore[attr-defined]
     return bp
 
-
-def handle_api_errors(app: Flask) -> None:
-    @app.errorhandler(ApiAbort)
-    def _api_abort(exc: ApiAbort):
-        return error_response(exc.status, exc.code, exc.message, exc.fields)
-
-    @app.errorhandler(DomainError)
-    def _domain_error(exc: DomainError):
-        if is_api_request():
-            return error_response(exc.status, exc.code, exc.message, exc.fields)
-        from core.ui import render_error_page
-
-        # Without a message of its own, the page's usual hint reads better than a generic line.
-        return render_error_page(exc.status, exc.message if exc.has_message else None)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        if is_api_request():
-            status = exc.code or 500
-            resp = error_response(status, HTTP_CODES.get(status, "error"),
-                                  HTTP_MESSAGES.get(status, exc.description or ""))
-            # Keep the headers werkzeug or Flask-Limiter put on the error (Allow, Retry-After).
-            for name in ("Allow", "Retry-After"):
-                value = exc.get_response().headers.get(name)
-                if value:
-                    resp.headers[name] = value
-            return resp
-        from flask_wtf.csrf import CSRFError
-
-        from core.ui import render_error_page
-
-        if isinstance(exc, CSRFError):
-            # Usually a session that expired while the form was open: say so, and what to do.
-            return render_error_page(400, _l("The form expired. Go back, reload the page and submit it again."), exc)
-        return render_error_page(exc.code or 500, None, exc)
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        if isinstance(exc, HTTPException):
-            return _http_error(exc)
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        if is_api_request():
-            return error_response(500, "internal_error", HTTP_MESSAGES[500])
-        from core.ui import render_error_page
-
-        return render_error_page(500, None)
-
-
-# --- OpenAPI 3.1 ----------------------------------------------------------------------
-
-_RULE_ARG = re.compile(r"<(?:(?P<conv>[a-z]+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
-
-
-def _openapi_path(rule: str) -> tuple[str, list[tuple[str, str]]]:
-    params: list[tuple[str, str]] = []
-
-    def repl(match):
-        params.append((match.group("name"), match.group("conv") or "string"))
-        return "{" + match.group("name") + "}"
-
-    return _RULE_ARG.sub(repl, rule), params
-
-
-def build_openapi(app: Flask) -> dict:
-    ops = []
-    models: list[tuple[type[BaseModel], str]] = [(ErrorBody, "serialization")]
-    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        view = app.view_functions.get(rule.endpoint)
-        spec: OperationSpec | None = getattr(view, "openapi", None)
-        if spec is None:
-            continue
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            ops.append((rule, method.lower(), spec, policy_for(app, rule.endpoint)))
-            if spec.body is not None:
-                models.append((spec.body, "validation"))
-            if spec.response is not None:
-                models.append((spec.response, "serialization"))
-    seen, unique = set(), []
-    for m in models:
-        if m not in seen:
-            seen.add(m)
-            unique.append(m)
-    refs, defs = models_json_schema(unique, ref_template="#/components/schemas/{model}")
-    schemas = defs.get("$defs", {})
-
-    error_ref = refs[(ErrorBody, "serialization")]
-    paths: dict[str, dict] = {}
-    for rule, method, spec, policy in ops:
-        path, args = _openapi_path(rule.rule)
-        parameters = []
-        for name, conv in args:
-            schema = spec.path_params.get(name) or (
-                {"type": "integer", "minimum": 1, "maximum": MAX_ID} if conv == "int" else {"type": "string"}
-            )
-            parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
-        if spec.query is not None:
-            qschema = spec.query.model_json_schema(ref_template="#/components/schemas/{model}")
-            required = set(qschema.get("required", []))
-            for name, prop in qschema.get("properties", {}).items():
-                prop = dict(prop)
-                desc = prop.pop("description", None)
-                prop.pop("title", None)
-                param = {"name": name, "in": "query", "required": name in required, "schema": prop}
-                if desc:
-                    param["description"] = desc
-                parameters.append(param)
-        op: dict[str, Any] = {
-            "operationId": f"{method}_{rule.endpoint.replace('.', '_')}",
-            "summary": spec.summary,
-            "tags": list(spec.tags),
-            "parameters": parameters,
-            "responses": {},
-        }
-        if spec.description:
-            op["description"] = spec.description
-        if spec.body is not None:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": refs[(spec.body, "validation")]}}}
-        elif spec.request_content is not None:
-            op["requestBody"] = {"required": True, "content": spec.request_content}
-        if spec.status == 204:
-            op["responses"]["204"] = {"description": "Done."}
-        elif spec.response_content is not None:
-            op["responses"][str(spec.status)] = {"description": "OK", "content": spec.response_content}
-        elif spec.response is not None:
-            op["responses"][str(spec.status)] = {"description": "OK", "content": {
-                "application/json": {"schema": refs[(spec.response, "serialization")]}}}
-        else:
-            op["responses"][str(spec.status)] = {"description": "OK"}
-        statuses = set(spec.errors) | {400, 404, 405, 413, 429}
-        if spec.body is not None or spec.query is not None:
-            statuses.add(422)
-        if policy is not None and policy.kind != "public":
-            statuses |= {401, 403}
-            op["security"] = [{"agentToken": []}] if policy.kind == "agent" else [{"bearerAuth": []}]
-            if policy.kind == "roles":
-                op["x-roles"] = sorted(policy.roles)
-        else:
-            op["security"] = []
-        for status in sorted(statuses):
-            op["responses"].setdefault(str(status), {
-                "description": str(HTTP_MESSAGES.get(status, "Error")),
-                "content": {"application/json": {"schema": error_ref}},
-            })
-        paths.setdefault(path, {})[method] = op
-
-    return {
-        "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
-        "info": {
-            "title": "CouncilDesk API",
-            "version": "1",
-            "description": "Service agreements, hours, tickets, assets and checks of a "
-                           "comarcal IT office. Durations are integer minutes.",
-        },
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer",
-                               "description": "Personal token (`flask tokens create EMAIL`)."},
-                "agentToken": {"type": "http", "scheme": "bearer",
-                               "description": "Agent token from POST /api/v1/agents/enroll."},
-            },
-        },
-    }
-
-
-core_api = api_blueprint("core_api", __name__)
-
-
-@core_api.get("/openapi.json")
-@public
-def openapi_document():
-    app = current_app._get_current_object()
-    cached = app.extensions.get("councildesk_openapi")
-    if cached is None:
-        # Built once and served to every client: in English, not in the first caller's language.
-        with force_locale("en"):
-            cached = json.dumps(build_openapi(app), ensure_ascii=False)
-        app.extensions["councildesk_openapi"] = cached
-    return Response(cached, mimetype="application/json")

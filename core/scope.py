@@ -19,6 +19,10 @@ The scope is set by the access layer (`core.access`) once the user is known, and
 explicitly with `council_scope()` (mail rendering for a clerk, tests). `unrestricted()`
 lifts it for the rare system step taken during a clerk's request (notifying the office's
 managers, say); every use is deliberate and greppable.
+
+This module imports no model: models depend on the scope, never the other way round. The
+councils table itself (`agreements.models.Council`) reaches it by registering, as the
+models with clerk-only criteria do.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ _scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
 
 # (model class, callable taking the council id and returning the criteria lambda)
 _clerk_criteria: list[tuple[type, Callable[[int], object]]] = []
+# The model of the councils table, registered by it (`register_council_table`).
+_council_tables: list[type] = []
 
 
 class CouncilOwned:
@@ -95,26 +101,31 @@ def add_clerk_criteria(model: type, criteria: Callable[[int], object]) -> None:
         _clerk_criteria.append((model, criteria))
 
 
-def _criteria_options(scope: Scope) -> list:
-    from agreements.models import Council
+def register_council_table(model: type) -> None:
+    """Register the model of the councils table: while a clerk is served it holds only the
+    clerk's own council. Called at import time by `agreements.models`, so that the scope
+    needs no import of the models (they import it)."""
+    if not any(m is model for m in _council_tables):
+        _council_tables.append(model)
 
+
+def _criteria_options(scope: Scope) -> list:
     cid = scope.council_id
     options = [
         # include_aliases: also when the entity appears aliased (self-joins, subqueries).
         with_loader_criteria(
             CouncilOwned, lambda cls: cls.council_id == cid, include_aliases=True
         ),
-        with_loader_criteria(Council, lambda cls: cls.id == cid, include_aliases=True),
     ]
+    for model in _council_tables:
+        options.append(with_loader_criteria(model, lambda cls: cls.id == cid, include_aliases=True))
     for model, build in _clerk_criteria:
         options.append(with_loader_criteria(model, build(cid), include_aliases=True))
     return options
 
 
 def _is_scoped(cls: type) -> bool:
-    from agreements.models import Council
-
-    return issubclass(cls, (Council, CouncilOwned)) or any(issubclass(cls, m) for m, _ in _clerk_criteria)
+    return issubclass(cls, (*_council_tables, CouncilOwned)) or any(issubclass(cls, m) for m, _ in _clerk_criteria)
 
 
 def _apply_scope(execute_state) -> None:

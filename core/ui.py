@@ -1,32 +1,15 @@
-"""Page furniture shared by every domain: navigation by role and error pages."""
+"""Page furniture shared by every domain: navigation by role, the home page per role, the
+notifications in the page header, form errors next to their fields, and keyset pagination
+for pages (the API's, `core.keyset`, with links instead of cursors).
+
+The error pages are in `core.errorpages`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app, render_template, request
-from flask_babel import lazy_gettext as _l
+from flask import Flask, current_app, request
 from flask_login import current_user
-
-ERROR_TITLES = {
-    400: _l("The request could not be understood"),
-    403: _l("You do not have access to this page"),
-    404: _l("Page not found"),
-    405: _l("This action is not allowed here"),
-    409: _l("This conflicts with the current state"),
-    413: _l("The file or form is too large"),
-    422: _l("Some data is not valid"),
-    429: _l("Too many attempts"),
-    500: _l("Something went wrong"),
-}
-
-ERROR_HINTS = {
-    403: _l("Your role does not give access to this page. If you think it should, ask the office."),
-    404: _l("It may have been moved, or the address is wrong."),
-    413: _l("Files can be up to 10 MB."),
-    429: _l("Wait a minute and try again."),
-    500: _l("The office has been told. Nothing you saved before was lost; please try again."),
-}
 
 
 @dataclass(frozen=True)
@@ -54,20 +37,6 @@ def nav_items() -> list[NavItem]:
         return []
     items = current_app.extensions.get("councildesk_nav", [])
     return sorted((i for i in items if current_user.role in i.roles), key=lambda i: i.order)
-
-
-def render_error_page(status: int, message=None, exc=None):
-    title = ERROR_TITLES.get(status, ERROR_TITLES[500] if status >= 500 else ERROR_TITLES[400])
-    hint = message or ERROR_HINTS.get(status)
-    resp = current_app.make_response(
-        (render_template("errors/error.html", status=status, title=title, hint=hint), status)
-    )
-    if exc is not None and hasattr(exc, "get_response"):
-        for name in ("Allow", "Retry-After"):
-            value = exc.get_response().headers.get(name)
-            if value:
-                resp.headers[name] = value
-    return resp
 
 
 def _unread_notifications() -> int:
@@ -123,7 +92,8 @@ def ui_page(stmt, order_by, *, descending: bool = False, limit: int = 50, sessio
     """Keyset pagination for pages: the same mechanism as the API, with links instead of cursors."""
     from flask import url_for
 
-    from core.api import ApiAbort, keyset_page
+    from core.api import ApiAbort
+    from core.keyset import keyset_page
     from extensions import db
 
     cursor = request.args.get(param) or None

@@ -19,11 +19,11 @@ from core.api import (
     PageQuery,
     QueryModel,
     api_blueprint,
-    keyset_page,
     omittable,
     operation,
     page_of,
 )
+from core.keyset import keyset_page
 from extensions import db
 from inventory import importer, services
 from inventory.models import Asset

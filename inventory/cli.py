@@ -20,7 +20,7 @@ inventory_cli = AppGroup("inventory", help="Asset inventory.")
               help="Count days from this date instead of today (YYYY-MM-DD).")
 def reminders(today: dt.datetime | None):
     """Send the expiry reminders due today (the scheduler does this daily)."""
-    from inventory.services import office_today
+    from inventory.expiry import office_today
 
     day = today.date() if today else office_today()
     sent = jobs.send_expiry_reminders(day)

@@ -6,12 +6,12 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from inventory import services
+from inventory import labels, services
 from inventory.models import KINDS, MEDIA, STATUSES
 
 
 class AssetForm(FlaskForm):
-    """Every field of an asset; the template shows those of the kind (services.KIND_FIELDS).
+    """Every field of an asset; the template shows those of the kind (inventory.labels.KIND_FIELDS).
 
     Field-level rules (tag format, IP address, date order, uniqueness) live in the service,
     whose errors come back next to the fields; the validators here only catch what the
@@ -45,9 +45,9 @@ class AssetForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.kind.choices = [(k, services.kind_labels()[k]) for k in KINDS]
-        self.status.choices = [(s, services.status_labels()[s]) for s in STATUSES]
-        self.media.choices = [("", "—")] + [(m, services.media_labels()[m]) for m in MEDIA]
+        self.kind.choices = [(k, labels.kind_labels()[k]) for k in KINDS]
+        self.status.choices = [(s, labels.status_labels()[s]) for s in STATUSES]
+        self.media.choices = [("", "—")] + [(m, labels.media_labels()[m]) for m in MEDIA]
 
     def values(self, *, creating: bool) -> dict:
         values = {name: getattr(self, name).data for name in services.EDITABLE_FIELDS}
@@ -58,7 +58,7 @@ class AssetForm(FlaskForm):
 
     def relabel(self, kind: str | None) -> None:
         """Labels read as the kind means them (a domain's "issuer" is its registrar)."""
-        for name, label in services.field_labels(kind).items():
+        for name, label in labels.field_labels(kind).items():
             field = getattr(self, name, None)
             if field is not None and name in services.EDITABLE_FIELDS:
                 field.label.text = label
@@ -69,7 +69,7 @@ class StatusForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.status.choices = [(s, services.status_labels()[s]) for s in STATUSES]
+        self.status.choices = [(s, labels.status_labels()[s]) for s in STATUSES]
 
 
 class ImportForm(FlaskForm):

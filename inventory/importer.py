@@ -44,6 +44,7 @@ from core.db import UTCDateTime, utcnow
 from core.errors import Conflict
 from extensions import db
 from inventory import services
+from inventory.labels import field_labels
 from inventory.models import KINDS, MEDIA, STATUSES, Asset
 from inventory.services import CLEANERS, DATE_FIELDS, EDITABLE_FIELDS, TEXT_LIMITS, FieldError
 
@@ -476,7 +477,7 @@ def _audit_row(action, asset_id, label, council_id, now, actor_id, actor_label, 
 
 # Listed for the import page's help: every column and what it takes.
 def column_help() -> list[tuple[str, object]]:
-    labels = services.field_labels()
+    labels = field_labels()
     hints = {
         "tag": _l("required; matches existing assets"),
         "kind": _l("required for new assets: %(values)s", values=", ".join(KINDS)),

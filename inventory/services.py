@@ -1,4 +1,12 @@
-"""Assets: the rules, free of HTTP. Forms, the API, the importer and the demo all come here."""
+"""Assets: the rules, free of HTTP. Forms, the API, the importer and the demo all come here.
+
+What a value may be (one cleaner per field, shared by forms, API, importer and agents), tags,
+creating, changing and retiring an asset (audited), and reading assets: lookups, the list
+query and search, an asset's history, reminders and tickets.
+
+How fields are labelled and which ones each kind shows: `inventory.labels`; what expires:
+`inventory.expiry`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +14,7 @@ import datetime as dt
 import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +24,8 @@ from accounts.models import AuditEntry, User
 from agreements.models import Council
 from core.errors import Conflict, NotFound, ValidationFailed
 from extensions import db
-from inventory.models import HARDWARE_KINDS, KIND_CODES, KINDS, MEDIA, STATUSES, Asset, AssetReminder
+from inventory.expiry import EXPIRING_DAYS, office_today
+from inventory.models import KIND_CODES, KINDS, MEDIA, STATUSES, Asset, AssetReminder
 
 _INVALID = _l("Some fields are not valid.")
 
@@ -36,83 +42,14 @@ EDITABLE_FIELDS = ("tag", "kind", "name", "status", "manufacturer", "model", "se
 AUDIT_FIELDS = EDITABLE_FIELDS
 OPTIONAL_FIELDS = tuple(f for f in EDITABLE_FIELDS if f not in ("tag", "kind", "name", "status"))
 
-# The fields each kind needs; the rest stay hidden in its form (but are shown whenever they
-# hold a value, so nothing stored is ever out of reach). Location, assignee and notes apply
-# to every kind.
-_HARDWARE_FIELDS = ("manufacturer", "model", "serial", "hostname", "ip_address", "os",
-                    "purchased_on", "warranty_until")
-KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(HARDWARE_KINDS, _HARDWARE_FIELDS),
-    "certificate": ("holder", "issuer", "media", "serial", "expires_on"),
-    "license": ("manufacturer", "model", "serial", "seats", "purchased_on", "expires_on"),
-    "domain": ("holder", "issuer", "expires_on"),
-    "other": ("manufacturer", "model", "serial", "hostname", "ip_address", "os", "holder", "issuer",
-              "seats", "purchased_on", "warranty_until", "expires_on"),
-}
-COMMON_FIELDS = ("location", "assigned_to", "notes")
-
 TAG_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9 ._/-]*")
 MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(2199, 12, 31)
 MAX_SEATS = 1_000_000
 MAX_ID = 2**31 - 1  # ids are 32-bit in both databases
 MAX_SEARCH_WORDS = 6
-EXPIRING_DAYS = 90
 
 SEARCH_COLUMNS = ("tag", "name", "serial", "hostname", "ip_address", "holder", "assigned_to",
                   "location", "manufacturer", "model", "issuer")
-
-
-def kind_labels() -> dict[str, object]:
-    return {
-        "desktop": _l("Desktop PC"), "laptop": _l("Laptop"), "server": _l("Server or NAS"),
-        "printer": _l("Printer"), "network": _l("Network device"), "mobile": _l("Mobile phone or tablet"),
-        "certificate": _l("Digital certificate"), "license": _l("Licence"), "domain": _l("Domain"),
-        "other": _l("Other"),
-    }
-
-
-def status_labels() -> dict[str, object]:
-    return {"in_use": _l("In use"), "stock": _l("In stock"), "repair": _l("Under repair"),
-            "retired": _l("Retired")}
-
-
-def media_labels() -> dict[str, object]:
-    return {"software": _l("Software (file or browser)"), "card": _l("Smart card"),
-            "usb_token": _l("USB token"), "cloud": _l("Cloud (remote signature)")}
-
-
-KIND_LABELS: dict[str, dict[str, object]] = {
-    "certificate": {"issuer": _l("Certification authority"), "serial": _l("Certificate serial number"),
-                    "media": _l("Where the key is kept")},
-    "license": {"manufacturer": _l("Vendor"), "model": _l("Product and edition"),
-                "serial": _l("Licence key or contract number"), "expires_on": _l("Renewal date")},
-    "domain": {"holder": _l("Registrant"), "issuer": _l("Registrar")},
-}
-
-
-def field_labels(kind: str | None = None) -> dict[str, object]:
-    """Labels of the asset fields; a few read differently for a kind (a domain's registrar)."""
-    labels = {
-        "tag": _l("Tag"), "kind": _l("Kind"), "name": _l("Name"), "status": _l("Status"),
-        "manufacturer": _l("Manufacturer"), "model": _l("Model"), "serial": _l("Serial number"),
-        "hostname": _l("Host name"), "ip_address": _l("IP address"), "os": _l("Operating system"),
-        "location": _l("Location"), "assigned_to": _l("Assigned to"), "holder": _l("Holder"),
-        "issuer": _l("Issuer"), "media": _l("Medium"), "seats": _l("Seats"),
-        "purchased_on": _l("Purchased on"), "warranty_until": _l("Warranty until"),
-        "expires_on": _l("Expires on"), "notes": _l("Notes"), "council": _l("Council"),
-        "council_id": _l("Council"), "last_seen_at": _l("Last seen"),
-    }
-    labels.update(KIND_LABELS.get(kind, {}))
-    return labels
-
-
-def fields_for_kind(kind: str | None) -> tuple[str, ...]:
-    return KIND_FIELDS.get(kind or "other", KIND_FIELDS["other"])
-
-
-def office_today() -> dt.date:
-    """Today's date in the office's time zone (what "expires in 7 days" is counted from)."""
-    return dt.datetime.now(ZoneInfo(current_app.config["OFFICE_TIMEZONE"])).date()
 
 
 # --- field validation ----------------------------------------------------------------------
@@ -513,40 +450,3 @@ def asset_choices(council_id: int, q: str | None = None, limit: int = 50) -> lis
     if q:
         stmt = stmt.where(search_criteria(q))
     return list(db.session.scalars(stmt.order_by(Asset.tag, Asset.id).limit(limit)))
-
-
-# --- expiry ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ExpiryItem:
-    asset: Asset
-    field: str  # "expires_on" or "warranty_until"
-    date: dt.date
-    days: int  # negative once past
-
-
-def expiry_items(today: dt.date, *, days: int = EXPIRING_DAYS, council_id: int | None = None) -> list[ExpiryItem]:
-    """What expires within `days`, and what has already expired, sorted by date.
-
-    Expired certificates, licences and domains stay listed however old they are: each needs
-    renewing or retiring. An expired warranty needs no action, so it is listed only for the
-    `days` after it ended, as a last chance to extend it; after that it is just a fact about
-    an old PC.
-    """
-    horizon = today + dt.timedelta(days=days)
-    warranty_floor = today - dt.timedelta(days=days)
-    stmt = select(Asset).where(
-        Asset.status != "retired",
-        or_(Asset.expires_on <= horizon, Asset.warranty_until.between(warranty_floor, horizon)))
-    if council_id is not None:
-        stmt = stmt.where(Asset.council_id == council_id)
-    items = []
-    for asset in db.session.scalars(stmt):
-        if asset.expires_on is not None and asset.expires_on <= horizon:
-            items.append(ExpiryItem(asset, "expires_on", asset.expires_on, (asset.expires_on - today).days))
-        if asset.warranty_until is not None and warranty_floor <= asset.warranty_until <= horizon:
-            items.append(ExpiryItem(asset, "warranty_until", asset.warranty_until,
-                                    (asset.warranty_until - today).days))
-    items.sort(key=lambda i: (i.date, i.asset.council.name, i.asset.tag))
-    return items
-

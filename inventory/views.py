@@ -17,7 +17,7 @@ from core.errors import DomainError
 from core.i18n import locale_code
 from core.ui import apply_errors, ui_page
 from extensions import db
-from inventory import exporter, importer, services, uploads
+from inventory import expiry, exporter, importer, labels, services, uploads
 from inventory.forms import AssetForm, ImportConfirmForm, ImportForm, StatusForm
 from inventory.models import KINDS, STATUSES, Asset
 
@@ -42,7 +42,7 @@ class Labels:
     today: dt.date
 
     def fields(self, kind: str | None = None) -> dict:
-        return services.field_labels(kind)
+        return labels.field_labels(kind)
 
     def value(self, name: str, value) -> str:
         """A stored value as people read it (audit log values are plain strings)."""
@@ -54,8 +54,8 @@ class Labels:
 
 @bp.context_processor
 def _labels():
-    return {"inv": Labels(services.kind_labels(), services.status_labels(), services.media_labels(),
-                          KIND_ICONS, services.office_today())}
+    return {"inv": Labels(labels.kind_labels(), labels.status_labels(), labels.media_labels(),
+                          KIND_ICONS, expiry.office_today())}
 
 
 def _actor():
@@ -88,7 +88,7 @@ class Filters:
     def statement(self, council: Council | None):
         return services.asset_query(council_id=council.id if council else None, kind=self.kind,
                                     status=None if self.status == "all" else self.status,
-                                    expiring=self.expiring, q=self.q or None, today=services.office_today())
+                                    expiring=self.expiring, q=self.q or None, today=expiry.office_today())
 
     def args(self) -> dict:
         """The filters as query arguments, for export links."""
@@ -139,7 +139,7 @@ def council_assets(slug: str):
 def _export(council: Council | None, fmt: str) -> Response:
     filters = Filters.from_request()
     rows = exporter.export_rows(filters.statement(council))
-    stem = f"inventory-{council.slug if council else 'all'}-{services.office_today().isoformat()}"
+    stem = f"inventory-{council.slug if council else 'all'}-{expiry.office_today().isoformat()}"
     if fmt == "xlsx":
         body = exporter.to_xlsx(rows, sheet_title=council.code if council else "assets")
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -185,14 +185,14 @@ def asset(asset_id: int):
 
 def _shown_fields(kind: str | None, asset: Asset | None) -> list[str]:
     """The kind's fields, and any other one that holds a value (never hide stored data)."""
-    own = services.fields_for_kind(kind)
-    return [f for f in services.OPTIONAL_FIELDS if f not in services.COMMON_FIELDS and (
+    own = labels.fields_for_kind(kind)
+    return [f for f in services.OPTIONAL_FIELDS if f not in labels.COMMON_FIELDS and (
         f in own or (asset is not None and getattr(asset, f) not in (None, "")))]
 
 
 def _field_kinds() -> dict[str, str]:
     """For each field, the kinds it belongs to (the form's script shows and hides by kind)."""
-    return {f: " ".join(k for k in KINDS if f in services.KIND_FIELDS[k]) for f in services.OPTIONAL_FIELDS}
+    return {f: " ".join(k for k in KINDS if f in labels.KIND_FIELDS[k]) for f in services.OPTIONAL_FIELDS}
 
 
 def _render_form(form: AssetForm, council: Council, asset: Asset | None, suggestions: dict | None = None):
@@ -201,10 +201,10 @@ def _render_form(form: AssetForm, council: Council, asset: Asset | None, suggest
     # Fields that hold a value stay visible whatever the kind, so nothing typed is lost from view.
     filled = {f for f in services.OPTIONAL_FIELDS if getattr(form, f).data not in (None, "")}
     return render_template("inventory/asset_form.html", form=form, council=council, asset=asset, kind=kind,
-                           own_fields=set(services.fields_for_kind(kind)), filled=filled,
-                           field_kinds=_field_kinds(), common_fields=services.COMMON_FIELDS,
-                           optional_fields=[f for f in services.OPTIONAL_FIELDS if f not in services.COMMON_FIELDS],
-                           kind_labels={k: {f: str(v) for f, v in services.KIND_LABELS.get(k, {}).items()}
+                           own_fields=set(labels.fields_for_kind(kind)), filled=filled,
+                           field_kinds=_field_kinds(), common_fields=labels.COMMON_FIELDS,
+                           optional_fields=[f for f in services.OPTIONAL_FIELDS if f not in labels.COMMON_FIELDS],
+                           kind_labels={k: {f: str(v) for f, v in labels.KIND_LABELS.get(k, {}).items()}
                                         for k in KINDS},
                            suggestions=suggestions or {})
 
@@ -262,7 +262,7 @@ def asset_status(asset_id: int):
             flash(str(exc.fields.get("status", exc.message)), "danger")
         else:
             flash(_("%(tag)s is now: %(status)s.", tag=asset.tag,
-                    status=services.status_labels()[asset.status]), "success")
+                    status=labels.status_labels()[asset.status]), "success")
     else:
         flash(_("Choose a status."), "danger")
     return redirect(url_for("inventory.asset", asset_id=asset.id))
@@ -315,13 +315,13 @@ def import_assets(slug: str):
 @bp.get("/expiring")
 @allow(*STAFF)
 def expiring():
-    today = services.office_today()
+    today = expiry.office_today()
     council = None
     slug = request.args.get("council")
     if slug:
         council = councils.get_council_by_slug(slug)
-    items = services.expiry_items(today, council_id=council.id if council else None)
+    items = expiry.expiry_items(today, council_id=council.id if council else None)
     all_councils = db.session.scalars(select(Council).order_by(Council.name)).all()
     return render_template("inventory/expiring.html", expired=[i for i in items if i.days < 0],
                            soon=[i for i in items if i.days >= 0], council=council, councils=all_councils,
-                           days=services.EXPIRING_DAYS)
+                           days=expiry.EXPIRING_DAYS)

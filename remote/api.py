@@ -20,11 +20,11 @@ from core.api import (
     PageQuery,
     PageResult,
     api_blueprint,
-    keyset_page,
     operation,
     page_of,
 )
 from core.db import MAX_ID, utcnow
+from core.keyset import keyset_page
 from extensions import db, limiter
 from inventory import services as inventory
 from remote import agent_protocol, agents, check_config, health, ingest, texts

@@ -13,16 +13,17 @@ from pydantic import BaseModel, Field
 from agreements import services as councils
 from agreements.months import MONTH_PATTERN, format_month, month_start, office_today, parse_month
 from core.access import ALL_ROLES, allow
-from core.api import ApiAbort, OutModel, PageQuery, QueryModel, api_blueprint, keyset_page, operation, page_of
+from core.api import ApiAbort, OutModel, PageQuery, QueryModel, api_blueprint, operation, page_of
 from core.db import MAX_ID
+from core.keyset import keyset_page
 from extensions import db
-from reports import archive, exports, figures, quality, services
+from reports import archive, consumption, exports, figures, quality
 from reports.models import ReportArchive
 from reports.views import chart_response
 
 bp = api_blueprint("reports_api", __name__)
 
-YEAR = Field(None, ge=services.MIN_YEAR, le=services.MAX_YEAR,
+YEAR = Field(None, ge=consumption.MIN_YEAR, le=consumption.MAX_YEAR,
              description="The calendar year, e.g. 2026 (default: the current year).")
 COUNCIL = Field(None, ge=1, le=MAX_ID, description="One council (a clerk sees only their own; another is 404).")
 
@@ -72,7 +73,7 @@ def usage_report(query: UsageReportQuery):
     query.year = query.year or office_today().year
     if query.council_id is not None:
         councils.get_council(query.council_id)
-    items = services.usage_items(query.year, query.council_id)
+    items = consumption.usage_items(query.year, query.council_id)
     if query.format == "csv":
         resp = Response(exports.usage_csv(items), mimetype="text/csv")
         resp.headers["Content-Type"] = "text/csv; charset=utf-8"
@@ -162,9 +163,9 @@ def service_report(query: ServiceReportQuery):
     last = month or max(first, min(dt.date(query.year, 12, 1), month_start(office_today())))
     data = quality.service_by_council_month(first, last, query.council_id)
     per_council = quality.by_council(data)
-    names = services.councils_by_id(per_council)
+    names = consumption.councils_by_id(per_council)
     items = [{"council_id": c, "council": names[c].name, **s.as_dict()}
-             for c, s in sorted(per_council.items(), key=lambda cs: services.name_key(names[cs[0]].name))
+             for c, s in sorted(per_council.items(), key=lambda cs: consumption.name_key(names[cs[0]].name))
              if c in names]
     return {"first_month": format_month(first), "last_month": format_month(last), "items": items,
             "total": quality.merged(per_council.values()).as_dict()}

@@ -105,7 +105,7 @@ def series_of_rows(months, rows: dict) -> list[tuple[int, int, int, int] | None]
 
 
 def series_of_totals(months, totals: dict) -> list[tuple[int, int, int, int] | None]:
-    """`usage_spec`'s series from reports.services.Totals by month (sums of councils)."""
+    """`usage_spec`'s series from reports.consumption.Totals by month (sums of councils)."""
     out = []
     for month in months:
         t = totals.get(month)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from agreements.months import add_months, month_start
 from core.demo import DemoContext
 from core.scope import unrestricted
-from reports import archive, services
+from reports import archive, publishing
 
 PUBLISHED = ("mura", "avinyo", "castellgali")
 
@@ -16,8 +16,8 @@ def seed(ctx: DemoContext) -> None:
     with unrestricted():
         for slug in PUBLISHED:
             council = by_slug.get(slug)
-            if council is not None and services.publication_of(council.id) is None:
-                services.set_publication(council, True, actor=None)
+            if council is not None and publishing.publication_of(council.id) is None:
+                publishing.set_publication(council, True, actor=None)
         last_month = add_months(month_start(ctx.today), -1)
         # The office's report and one council's, enough to show the archive (each PDF draws its
         # charts, which is the slow part of a demo load).

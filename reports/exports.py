@@ -25,7 +25,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from core.csvsafe import csv_bytes
-from reports import services, texts
+from reports import consumption, publishing, texts
 from reports.quality import ServiceStats
 
 # Display formats (Excel's codes; the reader's Excel shows them in its own locale).
@@ -109,8 +109,8 @@ def usage_section(items: list[dict]) -> Section:
     """The council-months exactly as the API and the CSV give them (minutes)."""
     columns = [Column(name, TEXT if name in ("council", "month") else INT,
                       24 if name == "council" else 10 if name in ("council_id", "month") else 15)
-               for name in services.USAGE_FIELDS]
-    return Section(_("Usage by month"), columns, [[item[name] for name in services.USAGE_FIELDS] for item in items])
+               for name in consumption.USAGE_FIELDS]
+    return Section(_("Usage by month"), columns, [[item[name] for name in consumption.USAGE_FIELDS] for item in items])
 
 
 def _totals_columns() -> list[Column]:
@@ -123,12 +123,12 @@ def _totals_columns() -> list[Column]:
     ]
 
 
-def _totals_values(t: services.Totals) -> list:
+def _totals_values(t: consumption.Totals) -> list:
     return [_h(t.onsite.allowance), _h(t.onsite.used), _h(t.onsite.excess), t.onsite.ratio,
             _h(t.remote.allowance), _h(t.remote.used), _h(t.remote.excess), t.remote.ratio, _h(t.travel)]
 
 
-def councils_section(office: services.OfficeYear) -> Section:
+def councils_section(office: consumption.OfficeYear) -> Section:
     columns = [Column(_("Council"), TEXT, 28), Column(_("Comarca"), TEXT, 16), Column(_("Months"), INT, 8),
                *_totals_columns()]
     rows = []
@@ -140,13 +140,13 @@ def councils_section(office: services.OfficeYear) -> Section:
     return Section(_("Councils"), columns, rows)
 
 
-def comarcas_section(office: services.OfficeYear) -> Section:
+def comarcas_section(office: consumption.OfficeYear) -> Section:
     columns = [Column(_("Comarca"), TEXT, 20), Column(_("Councils"), INT, 10), *_totals_columns()]
     rows = [[name or _("(none)"), len(t.councils), *_totals_values(t)] for name, t in office.by_comarca.items()]
     return Section(_("Comarcas"), columns, rows)
 
 
-def months_section(office: services.OfficeYear) -> Section:
+def months_section(office: consumption.OfficeYear) -> Section:
     from agreements.months import format_month
 
     columns = [Column(_("Month"), TEXT, 10), Column(_("Councils"), INT, 10), *_totals_columns()]
@@ -204,19 +204,19 @@ def categories_section(councils, stats: dict[int, ServiceStats], labels: dict, c
 
 def month_usage_section(month_rows: list, councils: dict) -> Section:
     """One month, every council: the usage figures in minutes (the office's monthly report)."""
-    return usage_section([services.usage_item(r, councils[r.council_id].name) for r in month_rows
+    return usage_section([consumption.usage_item(r, councils[r.council_id].name) for r in month_rows
                           if r.council_id in councils])
 
 
 # --- whole documents ------------------------------------------------------------------------------
 
 def usage_csv(items: list[dict], delimiter: str = ",") -> bytes:
-    return csv_bytes(services.USAGE_FIELDS, ([item[f] for f in services.USAGE_FIELDS] for item in items),
+    return csv_bytes(consumption.USAGE_FIELDS, ([item[f] for f in consumption.USAGE_FIELDS] for item in items),
                      delimiter=delimiter)
 
 
 def public_csv(figures: dict, delimiter: str = ",") -> bytes:
-    return csv_bytes(services.PUBLIC_FIELDS, ([item[f] for f in services.PUBLIC_FIELDS] for item in figures["months"]),
+    return csv_bytes(publishing.PUBLIC_FIELDS, ([item[f] for f in publishing.PUBLIC_FIELDS] for item in figures["months"]),
                      delimiter=delimiter)
 
 
@@ -226,9 +226,9 @@ def year_workbook(year: int, council=None) -> bytes:
     from agreements.months import month_start, office_today
     from reports import quality
 
-    office = services.office_year(year, council.id if council is not None else None)
+    office = consumption.office_year(year, council.id if council is not None else None)
     names = {c.id: c.name for c in office.councils}
-    items = [services.usage_item(r, names[c]) for (c, _m), r in sorted(office.cells.items()) if c in names]
+    items = [consumption.usage_item(r, names[c]) for (c, _m), r in sorted(office.cells.items()) if c in names]
     last = min(dt.date(year, 12, 1), month_start(office_today()))
     data = quality.service_by_council_month(dt.date(year, 1, 1), last, council.id if council else None) \
         if last >= dt.date(year, 1, 1) else {}
@@ -248,11 +248,11 @@ def office_month_workbook(month: dt.date) -> bytes:
     so far, the month's service and tickets by category and channel."""
     from reports import quality
 
-    office = services.office_year(month.year)
+    office = consumption.office_year(month.year)
     names = {c.id: c.name for c in office.councils}
-    ordered = sorted(office.cells.items(), key=lambda kv: (services.name_key(names.get(kv[0][0], "")), kv[0]))
-    month_items = [services.usage_item(r, names[c]) for (c, m), r in ordered if m == month and c in names]
-    year_items = [services.usage_item(r, names[c]) for (c, m), r in sorted(office.cells.items())
+    ordered = sorted(office.cells.items(), key=lambda kv: (consumption.name_key(names.get(kv[0][0], "")), kv[0]))
+    month_items = [consumption.usage_item(r, names[c]) for (c, m), r in ordered if m == month and c in names]
+    year_items = [consumption.usage_item(r, names[c]) for (c, m), r in sorted(office.cells.items())
                   if m <= month and c in names]
     per_council = quality.by_council(quality.service_by_council_month(month, month))
     month_section = usage_section(month_items)

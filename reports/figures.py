@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from agreements.models import Council
 from agreements.months import month_start
 from core.i18n import locale_code
-from reports import charts, quality, services
+from reports import charts, consumption, quality
 
 HEATMAP_MODES = ("total", "onsite", "remote")
 
@@ -30,25 +30,25 @@ def labels() -> dict:
 
 def council_usage(council: Council, year: int, until: dt.date | None = None) -> dict:
     """A council's year; with `until`, the months after it are left empty (a monthly report)."""
-    rows = {r.month: r for r in services.usage_report(year, council.id)[0]
+    rows = {r.month: r for r in consumption.usage_report(year, council.id)[0]
             if until is None or r.month <= month_start(until)}
-    months = services.year_months(year)
+    months = consumption.year_months(year)
     return charts.usage_spec(_("%(council)s: hours used in %(year)s", council=council.name, year=year), months,
                              charts.series_of_rows(months, rows), locale_code(), labels())
 
 
 def office_usage(year: int, until: dt.date | None = None) -> dict:
     """Every council the reader sees, summed by month (months after `until` left empty)."""
-    office = services.office_year(year)
+    office = consumption.office_year(year)
     totals = {m: t for m, t in office.by_month.items() if until is None or m <= month_start(until)}
     return charts.usage_spec(_("All councils: hours used in %(year)s", year=year), office.months,
                              charts.series_of_totals(office.months, totals), locale_code(), labels())
 
 
-def heatmap(year: int, mode: str = "total", office: services.OfficeYear | None = None,
+def heatmap(year: int, mode: str = "total", office: consumption.OfficeYear | None = None,
             until: dt.date | None = None) -> dict:
     """Councils × months coloured by the share used (months after `until` left empty)."""
-    office = office or services.office_year(year)
+    office = office or consumption.office_year(year)
     mode = mode if mode in HEATMAP_MODES else "total"
     rows = []
     for council in office.councils:
@@ -72,7 +72,7 @@ def heatmap(year: int, mode: str = "total", office: services.OfficeYear | None =
 
 
 def sla_trend(year: int, council: Council | None = None, until: dt.date | None = None) -> dict:
-    months = services.year_months(year)
+    months = consumption.year_months(year)
     shown = [m for m in months if until is None or m <= month_start(until)]
     data = quality.service_by_council_month(shown[0], shown[-1], council.id if council else None,
                                             with_durations=False) if shown else {}

@@ -33,7 +33,7 @@ from core.db import utcnow
 from core.durations import format_duration
 from core.numbers import format_share
 from extensions import db
-from reports import charts, figures, quality, services, texts
+from reports import charts, consumption, figures, quality, texts
 
 FONT = "CouncilDeskSans"
 FONT_BOLD = "CouncilDeskSans-Bold"
@@ -266,7 +266,7 @@ def council_month_pdf(council: Council, month: dt.date, language: str | None = N
     language = language or council.language or current_app.config["BABEL_DEFAULT_LOCALE"]
     with force_locale(language):
         doc = _Doc(language)
-        year_rows = {r.month: r for r in services.usage_report(month.year, council.id)[0] if r.month <= month}
+        year_rows = {r.month: r for r in consumption.usage_report(month.year, council.id)[0] if r.month <= month}
         usage = year_rows.get(month)
         service = quality.merged(quality.service_by_council_month(month, month, council.id).values())
         agreement = db.session.scalar(select(Agreement).where(
@@ -295,7 +295,7 @@ def council_month_pdf(council: Council, month: dt.date, language: str | None = N
         story.append(doc.chart(figures.council_usage(council, month.year, until=month)))
         # The year so far, month by month.
         rows = []
-        total = services.Totals()
+        total = consumption.Totals()
         highlight = set()
         for m in sorted(year_rows):
             r = year_rows[m]
@@ -336,11 +336,11 @@ def office_month_pdf(month: dt.date, language: str) -> bytes:
     month = month_start(month)
     with force_locale(language):
         doc = _Doc(language)
-        office = services.office_year(month.year)
+        office = consumption.office_year(month.year)
         cells = {k: v for k, v in office.cells.items() if k[1] <= month}
         month_rows = {c: r for (c, m), r in cells.items() if m == month}
-        month_totals = services.totals_of(month_rows.values())
-        year_totals = services.totals_of(cells.values())
+        month_totals = consumption.totals_of(month_rows.values())
+        year_totals = consumption.totals_of(cells.values())
         service = quality.service_by_council_month(month, month)
         per_council = quality.by_council(service)
         title = _("Monthly report of the office")
@@ -383,9 +383,9 @@ def office_month_pdf(month: dt.date, language: str) -> bytes:
                                [40 * mm, 32 * mm, 32 * mm, 18 * mm, 18 * mm, 19 * mm, 19 * mm], total=True,
                                highlight=highlight))
         comarca_of = {c.id: c.comarca or "" for c in office.councils}
-        by_comarca: dict[str, services.Totals] = {}
+        by_comarca: dict[str, consumption.Totals] = {}
         for council_id, r in month_rows.items():
-            by_comarca.setdefault(comarca_of.get(council_id, ""), services.Totals()).add(r)
+            by_comarca.setdefault(comarca_of.get(council_id, ""), consumption.Totals()).add(r)
         if len(by_comarca) > 1:
             rows = [[name or _("(none)"), doc.duration(t.onsite.used), doc.duration(t.remote.used),
                      doc.duration(t.excess), doc.duration(t.travel)] for name, t in sorted(by_comarca.items())]
@@ -393,7 +393,7 @@ def office_month_pdf(month: dt.date, language: str) -> bytes:
                                        doc.table([_("Comarca"), _("On site used"), _("Remote used"), _("Excess"),
                                                   _("Travel")], rows, [60 * mm, 30 * mm, 30 * mm, 29 * mm, 29 * mm])]))
         story.append(PageBreak())
-        office_cut = services.OfficeYear(office.year, office.months, office.councils, cells, office.by_council,
+        office_cut = consumption.OfficeYear(office.year, office.months, office.councils, cells, office.by_council,
                                          office.by_month, office.by_comarca, office.totals)
         story.append(doc.chart(figures.heatmap(month.year, "total", office_cut)))
         story.append(Spacer(1, 4 * mm))

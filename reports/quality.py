@@ -10,7 +10,7 @@ Definitions (shown on the pages and in the PDFs, so that a figure can be checked
   clock has ended (answered) or run out (breached), the share answered within the SLA.
 * **resolution compliance**: of the tickets resolved in the month, the share resolved within
   the SLA (business time on the office calendar, paused while waiting for the council:
-  the stored outcome of support.sla).
+  the stored outcome of support.tickets.sla).
 * **resolution time**: from creation to resolution, in business minutes on the office
   calendar (what the SLA counts) and in calendar minutes (what the council lived); medians.
 * **satisfaction**: the ratings given in the month, 1 to 5.

@@ -19,7 +19,8 @@ from core.errors import DomainError
 from core.i18n import locale_code
 from core.ui import ui_page
 from extensions import db, limiter
-from reports import archive, charts, exports, figures, quality, services, texts
+from reports import archive, charts, consumption, exports, figures, publishing, quality, renewal, texts
+from reports.dashboard import dashboard as dashboard_of
 from reports.forms import DeliverForm, GenerateForm, PublicationForm
 from reports.models import ReportArchive
 
@@ -31,7 +32,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # --- helpers ------------------------------------------------------------------------------------
 
 def _year(today: dt.date) -> int:
-    return services.parse_year(request.args.get("year"), today.year)
+    return consumption.parse_year(request.args.get("year"), today.year)
 
 
 def _month_arg(value: str | None, default: dt.date) -> dt.date:
@@ -95,12 +96,12 @@ def index():
         return redirect(url_for("reports.council", slug=council.slug))
     today = office_today()
     visible = sorted(db.session.scalars(select(Council).where(Council.active.is_(True))),
-                     key=lambda c: services.name_key(c.name))
+                     key=lambda c: consumption.name_key(c.name))
     recent = list(db.session.scalars(archive.archive_query().order_by(ReportArchive.period_start.desc(),
                                                                        ReportArchive.id.desc()).limit(6)))
     return render_template("reports/index.html", councils=visible, today=today, year=today.year,
                            last_month=_last_complete_month(today), recent=recent,
-                           published=services.published_ids())
+                           published=publishing.published_ids())
 
 
 @bp.get("/reports/dashboard")
@@ -111,7 +112,7 @@ def dashboard():
     month = _month_arg(request.args.get("month"), this_month)
     if month > this_month:
         month = this_month
-    board = services.dashboard(month, today)
+    board = dashboard_of(month, today)
     return render_template("reports/dashboard.html", board=board, today=today, month=month,
                            previous=add_months(month, -1), following=add_months(month, 1) if month < this_month else None,
                            light_labels=texts.light_labels())
@@ -124,7 +125,7 @@ def dashboard():
 def usage():
     today = office_today()
     year = _year(today)
-    office = services.office_year(year)
+    office = consumption.office_year(year)
     mode = request.args.get("mode", "total")
     if mode not in figures.HEATMAP_MODES:
         mode = "total"
@@ -144,7 +145,7 @@ def usage_export(fmt: str):
         return _download(exports.year_workbook(year, council), XLSX, f"{stem}.xlsx")
     sep = request.args.get("sep")
     delimiter = {"comma": ",", "semicolon": ";"}.get(sep or "", delimiter_for(locale_code()))
-    items = services.usage_items(year, council.id if council else None)
+    items = consumption.usage_items(year, council.id if council else None)
     return _download(exports.usage_csv(items, delimiter), "text/csv", f"{stem}.csv")
 
 
@@ -154,17 +155,17 @@ def council(slug: str):
     council = councils.get_council_by_slug(slug)
     today = office_today()
     year = _year(today)
-    report = services.council_year(council, year, today)
+    report = consumption.council_year(council, year, today)
     agreements = councils.council_agreements(council.id)
     current = next((a for a in agreements if a.covers(month_start(today))), agreements[0] if agreements else None)
-    suggestion = services.renewal_suggestion(council, today) if _is_staff() else None
+    suggestion = renewal.renewal_suggestion(council, today) if _is_staff() else None
     this_month = month_start(today)
     pdf_months = [m for m in reversed(report.months) if m <= this_month and m in report.rows]
     return render_template(
         "reports/council.html", council=council, report=report, year=year, today=today, this_month=this_month,
-        agreement_years=services.agreement_years(sorted(agreements, key=lambda a: a.starts_on), today),
-        current=current, comparison=services.compare_with_previous(current, today) if current else None,
-        suggestion=suggestion, published=services.is_published(council.id), pdf_months=pdf_months,
+        agreement_years=consumption.agreement_years(sorted(agreements, key=lambda a: a.starts_on), today),
+        current=current, comparison=renewal.compare_with_previous(current, today) if current else None,
+        suggestion=suggestion, published=publishing.is_published(council.id), pdf_months=pdf_months,
         publication_form=PublicationForm() if _can_publish() else None)
 
 
@@ -198,7 +199,7 @@ def publication(slug: str):
     form = PublicationForm()
     if form.validate_on_submit():
         enabled = form.enabled.data == "1"
-        services.set_publication(council, enabled, actor=current_user._get_current_object())
+        publishing.set_publication(council, enabled, actor=current_user._get_current_object())
         flash(_("The transparency page of %(council)s is now public.", council=council.name) if enabled else
               _("The transparency page of %(council)s is no longer public.", council=council.name), "success")
     else:
@@ -260,11 +261,11 @@ def service():
     year, month, first, last = _service_period(today)
     data = quality.service_by_council_month(first, last) if first <= month_start(today) else {}
     per_council = quality.by_council(data)
-    names = services.councils_by_id(per_council)
+    names = consumption.councils_by_id(per_council)
     return render_template("reports/service.html", year=year, month=month, today=today,
-                           months=services.year_months(year), total=quality.merged(per_council.values()),
+                           months=consumption.year_months(year), total=quality.merged(per_council.values()),
                            rows=sorted(((names[c], s) for c, s in per_council.items() if c in names),
-                                       key=lambda cs: services.name_key(cs[0].name)),
+                                       key=lambda cs: consumption.name_key(cs[0].name)),
                            categories=texts.category_labels(), channels=texts.channel_labels(),
                            definitions=texts.definitions(), council=None)
 
@@ -278,7 +279,7 @@ def council_service(slug: str):
     data = quality.service_by_council_month(first, last, council.id) if first <= month_start(today) else {}
     by_month = quality.by_month(data, months_between(first, last))
     return render_template("reports/service.html", year=year, month=month, today=today, council=council,
-                           months=services.year_months(year), total=quality.merged(by_month.values()),
+                           months=consumption.year_months(year), total=quality.merged(by_month.values()),
                            by_month=by_month, categories=texts.category_labels(), channels=texts.channel_labels(),
                            definitions=texts.definitions(), rows=None)
 
@@ -290,8 +291,8 @@ def council_service(slug: str):
 def agreement(agreement_id: int):
     agreement = councils.get_agreement(agreement_id)
     today = office_today()
-    comparison = services.compare_with_previous(agreement, today)
-    suggestion = services.renewal_suggestion(agreement.council, today) if _is_staff() else None
+    comparison = renewal.compare_with_previous(agreement, today)
+    suggestion = renewal.renewal_suggestion(agreement.council, today) if _is_staff() else None
     return render_template("reports/agreement.html", agreement=agreement, council=agreement.council,
                            comparison=comparison, suggestion=suggestion, today=today)
 
@@ -400,13 +401,13 @@ def archive_deliver():
 @allow(*MANAGERS)
 def transparency():
     rows = sorted(db.session.scalars(select(Council).where(Council.active.is_(True))),
-                  key=lambda c: services.name_key(c.name))
-    return render_template("reports/transparency.html", councils=rows, published=services.published_ids(),
+                  key=lambda c: consumption.name_key(c.name))
+    return render_template("reports/transparency.html", councils=rows, published=publishing.published_ids(),
                            form=PublicationForm())
 
 
 def _public_year(today: dt.date) -> int:
-    year = services.parse_year(request.args.get("year"), today.year)
+    year = consumption.parse_year(request.args.get("year"), today.year)
     return min(year, today.year)
 
 
@@ -418,10 +419,10 @@ def _public_limit() -> str:
 @public
 @limiter.limit(_public_limit)
 def public_page(slug: str):
-    council = services.published_council(slug)
+    council = publishing.published_council(slug)
     today = office_today()
     year = _public_year(today)
-    figures_ = services.public_figures(council, year, today)
+    figures_ = publishing.public_figures(council, year, today)
     agreement = figures_["agreement"]
     period = (dt.date.fromisoformat(agreement["starts_on"]), dt.date.fromisoformat(agreement["ends_on"])) \
         if agreement else None
@@ -435,10 +436,10 @@ def public_page(slug: str):
 @public
 @limiter.limit(_public_limit)
 def public_data(slug: str, fmt: str):
-    council = services.published_council(slug)
+    council = publishing.published_council(slug)
     today = office_today()
     year = _public_year(today)
-    figures_ = services.public_figures(council, year, today)
+    figures_ = publishing.public_figures(council, year, today)
     cache = "public, max-age=600"
     if fmt == "json":
         resp = current_app.response_class(
@@ -455,7 +456,7 @@ def public_data(slug: str, fmt: str):
 @public
 @limiter.limit(_public_limit)
 def public_chart(slug: str, ext: str):
-    council = services.published_council(slug)
+    council = publishing.published_council(slug)
     today = office_today()
     return chart_response(figures.council_usage(council, _public_year(today), until=today), ext,
                           cache="public, max-age=600")

@@ -257,13 +257,13 @@ class World:
 
     def __init__(self, app):
         from accounts import services as accounts
-        from agreements import services as agreements
+        from agreements import councils
 
         self.password = "correct horse battery"
-        self.council_a = agreements.create_council(
+        self.council_a = councils.create_council(
             {"name": "Mura", "population": 211, "population_year": 2014, "comarca": "Bages",
              "contact_email": "ajuntament@mura.example.cat"}, actor=None)
-        self.council_b = agreements.create_council(
+        self.council_b = councils.create_council(
             {"name": "Talamanca", "population": 141, "population_year": 2014, "comarca": "Bages",
              "contact_email": "ajuntament@talamanca.example.cat"}, actor=None)
 

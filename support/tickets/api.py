@@ -21,12 +21,12 @@ from core.api import (
     OutModel,
     PageQuery,
     PageResult,
-    keyset_page,
     omittable,
     operation,
     page_of,
 )
 from core.db import MAX_ID
+from core.keyset import keyset_page
 from extensions import db
 from support.blueprint import api_bp as bp
 from support.tickets import attachments, queue, ratings, services

@@ -10,7 +10,7 @@ import pytest
 from flask_babel import force_locale, gettext
 
 from accounts import services
-from core.ui import ERROR_TITLES
+from core.errorpages import ERROR_TITLES
 
 SESSION_COOKIE = "councildesk_session"
 REMEMBER_COOKIE = "remember_token"

@@ -240,9 +240,9 @@ def test_audit_page_shows_changes_with_before_and_after(admin, world):
 
 
 def test_audit_filters(admin, world, db):
-    from agreements import services as agreements
+    from agreements.councils import update_council
 
-    agreements.update_council(world.council_b, {"population": 150}, actor=world.manager)
+    update_council(world.council_b, {"population": 150}, actor=world.manager)
     services.update_user(world.technician, actor=world.admin, name="Pau Roca", role="technician", council_id=None)
 
     def rows(query):

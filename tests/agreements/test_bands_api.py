@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from accounts.models import AuditEntry
-from agreements import services
+from agreements import bands
 from agreements.models import DEFAULT_BANDS
 
 CONTRACT_DEFAULTS = [
@@ -30,7 +30,7 @@ def default_bands(app):
     from extensions import db
 
     db.session.rollback()
-    services.replace_bands([band(*row) for row in DEFAULT_BANDS], actor=None)
+    bands.replace_bands([band(*row) for row in DEFAULT_BANDS], actor=None)
 
 
 def test_defaults_are_exactly_the_contracts(world, api_for):
@@ -54,7 +54,7 @@ def test_anonymous_cannot_read_them(app, api_error):
     (10_000_000, 2001),
 ])
 def test_band_for_bounds_are_inclusive(app, population, lower_bound):
-    assert services.band_for(population).min_population == lower_bound
+    assert bands.band_for(population).min_population == lower_bound
 
 
 def test_admin_replaces_the_table_and_it_is_audited(world, api_for, db):
@@ -63,7 +63,7 @@ def test_admin_replaces_the_table_and_it_is_audited(world, api_for, db):
     assert resp.status_code == 200, resp.json
     assert resp.json["items"] == new  # stored and answered in min_population order
     assert api_for(world.clerk_a).get("/api/v1/allowance-bands").json["items"] == new
-    assert services.band_for(300).min_population == 0 and services.band_for(301).min_population == 301
+    assert bands.band_for(300).min_population == 0 and bands.band_for(301).min_population == 301
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.object_type == "allowance_bands")).one()
     assert entry.actor_id == world.admin.id
     before, after = entry.changes["bands"]
@@ -74,7 +74,7 @@ def test_admin_replaces_the_table_and_it_is_audited(world, api_for, db):
 def test_only_admins_edit_the_bands(world, api_for, api_error, role):
     resp = api_for(world.by_role[role]).put("/api/v1/allowance-bands", json={"items": [band(0, None)]})
     api_error(resp, 403, "forbidden")
-    assert [b.min_population for b in services.list_bands()] == [0, 501, 1001, 2001]
+    assert [b.min_population for b in bands.list_bands()] == [0, 501, 1001, 2001]
 
 
 @pytest.mark.parametrize(("items", "field"), [
@@ -90,7 +90,7 @@ def test_inconsistent_tables_are_422_and_change_nothing(world, api_for, api_erro
     error = api_error(api_for(world.admin).put("/api/v1/allowance-bands", json={"items": items}),
                       422, "validation_error")
     assert field in error["fields"], error
-    assert [b.min_population for b in services.list_bands()] == [0, 501, 1001, 2001]
+    assert [b.min_population for b in bands.list_bands()] == [0, 501, 1001, 2001]
     assert db.session.scalar(select(AuditEntry).where(AuditEntry.object_type == "allowance_bands")) is None
 
 
@@ -112,4 +112,4 @@ def test_invalid_rows_are_422(world, api_for, api_error, items):
 def test_a_single_open_band_is_a_valid_table(world, api_for):
     resp = api_for(world.admin).put("/api/v1/allowance-bands", json={"items": [band(0, None, 120, 240)]})
     assert resp.status_code == 200
-    assert services.band_for(5_000).remote_minutes_month == 120
+    assert bands.band_for(5_000).remote_minutes_month == 120

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from accounts.models import AuditEntry
-from agreements import services
+from agreements import bands, services
 from agreements.models import DEFAULT_BANDS, Council
 
 
@@ -122,8 +122,8 @@ def restore_bands(app):
     from extensions import db
 
     db.session.rollback()
-    services.replace_bands([{"min_population": lo, "max_population": hi, "remote_minutes_month": r,
-                             "onsite_default_minutes_month": o} for lo, hi, r, o in DEFAULT_BANDS], actor=None)
+    bands.replace_bands([{"min_population": lo, "max_population": hi, "remote_minutes_month": r,
+                          "onsite_default_minutes_month": o} for lo, hi, r, o in DEFAULT_BANDS], actor=None)
 
 
 def _bands_form(rows):
@@ -146,7 +146,7 @@ def test_admin_edits_the_bands_through_the_form(world, client_for, restore_bands
     rows = [("0", "999", "120", "240"), ("1000", "", "240", "480"), ("", "", "", "")]  # a blank row is ignored
     resp = admin.post("/allowance-bands/edit", data=_bands_form(rows))
     assert resp.status_code == 302
-    assert [(b.min_population, b.max_population) for b in services.list_bands()] == [(0, 999), (1000, None)]
+    assert [(b.min_population, b.max_population) for b in bands.list_bands()] == [(0, 999), (1000, None)]
 
 
 def test_band_form_errors_are_next_to_their_fields(world, client_for, restore_bands):
@@ -160,7 +160,7 @@ def test_band_form_errors_are_next_to_their_fields(world, client_for, restore_ba
     resp = admin.post("/allowance-bands/edit", data=_bands_form(
         [("0", "99999999999", "90", "180"), ("100000000000", "", "90", "180")]))
     assert resp.status_code == 200 and field_errors(resp.get_data(as_text=True), "bands-0-max_population")
-    assert [b.min_population for b in services.list_bands()] == [0, 501, 1001, 2001]
+    assert [b.min_population for b in bands.list_bands()] == [0, 501, 1001, 2001]
 
 
 def test_managers_cannot_edit_the_bands(world, client_for):

@@ -194,6 +194,7 @@ def seed_stream_world(app) -> dict:
     import datetime as dt
 
     from accounts import services as accounts
+    from agreements import councils
     from agreements import services as agreements
     from agreements.months import month_end, month_start, office_today
     from extensions import db
@@ -202,8 +203,8 @@ def seed_stream_world(app) -> dict:
         today = office_today()
         out: dict = {"today": today.isoformat(), "councils": []}
         for name in ("Mura", "Talamanca"):
-            council = agreements.create_council({"name": name, "population": 211, "population_year": 2014,
-                                                 "comarca": "Bages"}, actor=None)
+            council = councils.create_council({"name": name, "population": 211, "population_year": 2014,
+                                               "comarca": "Bages"}, actor=None)
             agreements.create_agreement(council, {
                 "starts_on": month_start(dt.date(today.year - 1, 1, 1)),
                 "ends_on": month_end(dt.date(today.year + 1, 12, 1)), "onsite_minutes_month": 240,

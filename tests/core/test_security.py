@@ -10,7 +10,7 @@ from flask_babel import force_locale
 from route_samples import samples
 
 from core.access import public
-from core.ui import ERROR_TITLES
+from core.errorpages import ERROR_TITLES
 
 _ARG = re.compile(r"<(?:[a-z]+(?:\([^)]*\))?:)?(\w+)>")
 INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\ssrc\s*=)[^>]*>", re.I)

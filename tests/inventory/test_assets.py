@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from accounts.models import AuditEntry
 from core.errors import Conflict, ValidationFailed
-from inventory import services
+from inventory import expiry, services
 from inventory.models import Asset
 
 
@@ -147,7 +147,7 @@ def test_expiry_items_list_expired_and_upcoming_in_date_order(db, world, add_ass
     services.set_status(retired, "retired", actor=world.technician)
     add_asset(world.council_b, kind="domain", name="talamanca.cat", expires_on=today + dt.timedelta(days=60))
 
-    items = services.expiry_items(today)
+    items = expiry.expiry_items(today)
     assert [(i.asset.name, i.field, i.days) for i in items] == [
         (old_cert.name, "expires_on", -400),
         (recent.name, "warranty_until", -10),
@@ -155,7 +155,7 @@ def test_expiry_items_list_expired_and_upcoming_in_date_order(db, world, add_ass
         (cert.name, "expires_on", 20),
         ("talamanca.cat", "expires_on", 60),
     ]
-    assert [i.asset.name for i in services.expiry_items(today, council_id=world.council_b.id)] == ["talamanca.cat"]
+    assert [i.asset.name for i in expiry.expiry_items(today, council_id=world.council_b.id)] == ["talamanca.cat"]
 
 
 def test_find_by_hostname_is_case_insensitive_and_within_the_council(world, add_asset):

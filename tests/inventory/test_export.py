@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from openpyxl import load_workbook
 
-from agreements import services as councils
+from agreements import councils
 from core import csvsafe
 from inventory import importer
 from inventory.exporter import EXPORT_COLUMNS

@@ -35,6 +35,7 @@ def _month_end(day: dt.date) -> dt.date:
 
 @pytest.fixture
 def dataset(app, db, world) -> Dataset:
+    from agreements import councils
     from agreements import services as agreements
     from agreements.months import add_months, month_start, months_between, office_today
     from core.db import UTC
@@ -50,10 +51,10 @@ def dataset(app, db, world) -> Dataset:
     year = today.year - 1
     data = Dataset(today=today, year=year)
 
-    castellgali = agreements.create_council(
+    castellgali = councils.create_council(
         {"name": "Castellgalí", "population": 2000, "comarca": "Bages", "language": "es",
          "contact_email": "ajuntament@castellgali.example.cat"}, actor=None)
-    moia = agreements.create_council(
+    moia = councils.create_council(
         {"name": "L'Estany", "population": 400, "comarca": "Moianès", "language": "ca",
          "contact_email": "ajuntament@lestany.example.cat"}, actor=None)
     data.councils = {"a": world.council_a, "b": world.council_b, "c": castellgali, "d": moia}

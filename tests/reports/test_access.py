@@ -111,9 +111,9 @@ def test_publishing_and_what_is_published(dataset, db, world, client_for, app):
                      world.council_a.contact_email, "Feina feta"):
         assert personal not in text
     # The months agree with the usage report.
-    from reports import services
+    from reports import consumption
 
-    items = {i["month"]: i for i in services.usage_items(dataset.year, world.council_a.id)}
+    items = {i["month"]: i for i in consumption.usage_items(dataset.year, world.council_a.id)}
     for m in body["months"]:
         assert m["onsite_used_minutes"] == items[m["month"]]["onsite_used_minutes"]
         assert m["remote_allowance_minutes"] == items[m["month"]]["remote_allowance_minutes"]
@@ -132,11 +132,11 @@ def test_publication_is_audited(dataset, db, world):
     from sqlalchemy import select
 
     from accounts.models import AuditEntry
-    from reports import services
+    from reports import publishing
 
-    services.set_publication(world.council_a, True, actor=world.manager)
-    services.set_publication(world.council_a, True, actor=world.manager)  # no change, no entry
-    services.set_publication(world.council_a, False, actor=world.admin)
+    publishing.set_publication(world.council_a, True, actor=world.manager)
+    publishing.set_publication(world.council_a, True, actor=world.manager)  # no change, no entry
+    publishing.set_publication(world.council_a, False, actor=world.admin)
     actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "transparency_page")
                                  .order_by(AuditEntry.id)).all()
     assert actions == ["publish", "unpublish"]

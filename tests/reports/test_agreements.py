@@ -57,9 +57,9 @@ def _history(db, world):
 
 
 def test_comparison_with_the_previous_agreement(history):
-    from reports import services
+    from reports import renewal
 
-    comparison = services.compare_with_previous(history["current"], history["today"])
+    comparison = renewal.compare_with_previous(history["current"], history["today"])
     cur, prev = comparison.current, comparison.previous
     assert prev.agreement.id == history["previous"].id
     assert (prev.months_total, prev.months_done) == (12, 12)
@@ -76,9 +76,9 @@ def test_comparison_with_the_previous_agreement(history):
 
 
 def test_renewal_suggestion_shows_its_reasoning(history, world):
-    from reports import services
+    from reports import renewal
 
-    s = services.renewal_suggestion(world.council_a, history["today"])
+    s = renewal.renewal_suggestion(world.council_a, history["today"])
     assert (s.first, s.last, s.months) == (history["window"][0], history["window"][-1], 12)
     onsite = s.onsite
     assert onsite.mean == pytest.approx(2830 / 12)
@@ -95,13 +95,13 @@ def test_renewal_suggestion_shows_its_reasoning(history, world):
 
 def test_renewal_suggestion_needs_history(app, world):
     from agreements.months import office_today
-    from reports import services
+    from reports import renewal
 
-    assert services.renewal_suggestion(world.council_a, office_today()) is None
+    assert renewal.renewal_suggestion(world.council_a, office_today()) is None
 
 
 def test_the_onsite_suggestion_stays_within_what_a_council_may_request(app):
-    from reports.services import ONSITE_MAX, ONSITE_MIN, _round_up_half_hour
+    from reports.renewal import ONSITE_MAX, ONSITE_MIN, _round_up_half_hour
 
     assert _round_up_half_hour(259.42) == 270
     assert _round_up_half_hour(270) == 270

@@ -17,7 +17,7 @@ def test_reports_on_the_demo_office(app, db, reference, api_for, client_for):
 
     from accounts.models import User
     from core import demo
-    from reports import services
+    from reports import dashboard
 
     ctx = demo.run()
     manager = db.session.scalar(select(User).where(User.role == "manager").limit(1))
@@ -39,7 +39,7 @@ def test_reports_on_the_demo_office(app, db, reference, api_for, client_for):
     assert seen == len(expected) >= 18 * 12
     # Spot-check the endpoint itself on the busiest councils' last month.
     last = add_months(this_month, -1)
-    board = services.dashboard(last, ctx.today)
+    board = dashboard.dashboard(last, ctx.today)
     for row in board.rows[:4]:
         endpoint = api.get(f"/api/v1/councils/{row.council.id}/usage?month={last:%Y-%m}").get_json()
         assert row.usage.onsite.as_dict() == endpoint["onsite"]

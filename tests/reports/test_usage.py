@@ -107,10 +107,10 @@ def test_page_exports_use_the_same_figures(dataset, world, client_for, api_for):
 
 
 def test_dashboard_equals_usage_and_raw_sql(dataset, db, world, api_for, reference):
-    from reports import services
+    from reports import dashboard
 
     month = add_months(month_start(dataset.today), -1)
-    board = services.dashboard(month, dataset.today)
+    board = dashboard.dashboard(month, dataset.today)
     api = api_for(world.manager)
     with db.engine.connect() as conn:
         year_ref = reference.usage(conn, months_between(dt.date(month.year, 1, 1), month))
@@ -146,7 +146,7 @@ def test_dashboard_equals_usage_and_raw_sql(dataset, db, world, api_for, referen
 
 
 def test_current_month_light_follows_the_forecast(app):
-    from reports.services import traffic_light
+    from reports.dashboard import traffic_light
 
     assert traffic_light(0, 0, None) == "none"
     assert traffic_light(10, 0, None) == "over"
@@ -157,9 +157,9 @@ def test_current_month_light_follows_the_forecast(app):
 
 
 def test_office_year_and_comarca_totals_equal_raw_sql(dataset, db, reference):
-    from reports import services
+    from reports import consumption
 
-    office = services.office_year(dataset.year)
+    office = consumption.office_year(dataset.year)
     with db.engine.connect() as conn:
         ref = reference.usage(conn, _year_months(dataset.year))
     for council in dataset.councils.values():
@@ -182,9 +182,9 @@ def test_office_year_and_comarca_totals_equal_raw_sql(dataset, db, reference):
 
 def test_agreement_years_sum_their_months(dataset, db, world, reference):
     from agreements import services as agreements
-    from reports import services
+    from reports import consumption
 
-    years = services.agreement_years(agreements.council_agreements(world.council_a.id), dataset.today)
+    years = consumption.agreement_years(agreements.council_agreements(world.council_a.id), dataset.today)
     with db.engine.connect() as conn:
         ref = reference.usage(conn, months_between(dt.date(dataset.year - 1, 1, 1), month_start(dataset.today)))
     first_current = next(y for y in years if y.agreement.id == dataset.agreements["a"].id and y.index == 1)
@@ -212,15 +212,15 @@ def test_api_errors_follow_the_contract(dataset, world, api_for, api_error):
 
 
 def test_current_month_dashboard_uses_the_hours_forecast(dataset):
-    from reports import services
+    from reports import dashboard
     from support.hours import figures as hours
 
-    board = services.dashboard(month_start(dataset.today), dataset.today)
+    board = dashboard.dashboard(month_start(dataset.today), dataset.today)
     with_usage = [r for r in board.rows if r.usage is not None]
     assert with_usage
     for row in with_usage:
         assert row.forecast == hours.month_forecast(row.usage, dataset.today)
         for mode in ("onsite", "remote"):
             m, fc = row.usage.mode(mode), row.forecast.mode(mode)
-            assert row.lights[mode] == services.traffic_light(m.used_minutes, m.allowance_minutes,
-                                                              fc.projected_minutes if fc else None)
+            assert row.lights[mode] == dashboard.traffic_light(m.used_minutes, m.allowance_minutes,
+                                                               fc.projected_minutes if fc else None)

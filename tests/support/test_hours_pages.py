@@ -66,7 +66,7 @@ def test_dashboard_lists_every_council_with_bars_and_forecast(agreement, world, 
 
 def test_pages_cost_the_same_queries_with_many_councils(agreement, world, client_for, db, make_agreement, today):
     """The dashboard and the council page run a fixed number of queries, not one per council or month."""
-    from agreements import services
+    from agreements import councils
 
     def count(url):
         statements = []
@@ -84,7 +84,7 @@ def test_pages_cost_the_same_queries_with_many_councils(agreement, world, client
 
     few = count("/hours"), count(f"/councils/{world.council_a.slug}")
     for i in range(8):
-        council = services.create_council({"name": f"Poble {i}", "population": 300 + i}, actor=None)
+        council = councils.create_council({"name": f"Poble {i}", "population": 300 + i}, actor=None)
         make_agreement(council=council)
     assert (count("/hours"), count(f"/councils/{world.council_a.slug}")) == few
     assert few[0] <= 12 and few[1] <= 16, few

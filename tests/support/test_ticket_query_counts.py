@@ -10,7 +10,7 @@ import contextlib
 import pytest
 from sqlalchemy import event
 
-from agreements import services as agreements
+from agreements.councils import create_council
 from support.tickets import services
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -48,8 +48,8 @@ def _fill(world, how_many: int, councils: list, staff: list, *, offset: int = 0)
 
 def test_list_pages_cost_the_same_for_few_and_many_rows(app, db, world, client_for, api_for):
     councils = [world.council_a, world.council_b] + [
-        agreements.create_council({"name": f"Vila {n}", "population": 300 + n, "population_year": 2024,
-                                   "comarca": "Bages"}, actor=None) for n in range(4)]
+        create_council({"name": f"Vila {n}", "population": 300 + n, "population_year": 2024,
+                        "comarca": "Bages"}, actor=None) for n in range(4)]
     staff = [world.technician, world.manager, world.admin]
     tech, clerk = client_for(world.technician), client_for(world.clerk_a)
     tech_api, clerk_api = api_for(world.technician), api_for(world.clerk_a)
