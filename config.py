@@ -48,7 +48,37 @@ class DefaultConfig:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_RATE_LIMIT = "5 per minute;30 per hour"
+
+    # --- sessions, sign-in, passwords, two-step sign-in, tokens (accounts/) ----------------
+    # Every session is a server-side record (accounts.sessions). It ends after this long
+    # without a request, and at the latest PERMANENT_SESSION_LIFETIME after sign-in; one
+    # kept with "keep me signed in" after SESSION_REMEMBERED_IDLE_TIMEOUT without a request
+    # (overnight and weekends must not end it) and at the latest REMEMBER_COOKIE_DURATION
+    # after sign-in. A timedelta or seconds.
+    SESSION_IDLE_TIMEOUT = timedelta(hours=8)
+    SESSION_REMEMBERED_IDLE_TIMEOUT = timedelta(days=7)
+    # Failed sign-ins (accounts.throttle), in `limits` notation; windows that grow make each
+    # further failure wait longer. Per client address over every account (short: a throttled
+    # address must not keep other people out for long), per account from one address, per
+    # account from every address, and per browser where the account signed in before.
+    LOGIN_RATE_LIMIT = "30 per 10 minutes"
+    LOGIN_RATE_LIMIT_ACCOUNT_ADDRESS = "5 per minute;10 per 15 minutes;20 per hour;40 per day"
+    LOGIN_RATE_LIMIT_ACCOUNT = "10 per 10 minutes;30 per hour;100 per day"
+    LOGIN_RATE_LIMIT_DEVICE = "10 per 15 minutes;30 per day"
+    # Wrong second-step codes, per account; unknown API tokens, per client address.
+    TOTP_RATE_LIMIT = "5 per 5 minutes;10 per hour;20 per day"
+    API_TOKEN_FAILURE_RATE_LIMIT = "20 per minute"  # noqa: S105  (a rate, not a secret)
+    # Roles that must use two-step sign-in (a list, or "admin,manager"; "none" for nobody).
+    # A user of such a role without it is sent to set it up and can do nothing else.
+    TOTP_REQUIRED_ROLES: tuple | list | str = ("admin",)
+    # Fernet keys for the authenticator seeds, as SSH_KEY_ENCRYPTION_KEYS (first encrypts,
+    # all decrypt; `flask users new-totp-key`, `flask users rotate-totp-keys`). Empty in
+    # development and tests: derived from SECRET_KEY; production refuses to store seeds without.
+    TOTP_ENCRYPTION_KEYS: tuple | list | str = ()
+    TOTP_ISSUER = "CouncilDesk"
+    # Personal API tokens expire: this many days unless chosen otherwise, at most API_TOKEN_MAX_DAYS.
+    API_TOKEN_DEFAULT_DAYS = 365
+    API_TOKEN_MAX_DAYS = 730
 
     LANGUAGES = ("ca", "es", "en")
     BABEL_DEFAULT_LOCALE = "ca"
@@ -67,6 +97,8 @@ class DefaultConfig:
     # werkzeug's default (scrypt) is right for production; tests lower the cost.
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105  (an algorithm name)
     PASSWORD_MIN_LENGTH = 10
+    # zxcvbn's score (0-4) a new password must reach: 3 is "safely unguessable" (~10^8 guesses).
+    PASSWORD_MIN_SCORE = 3
 
     MAIL_SERVER = "127.0.0.1"
     MAIL_PORT = 25
@@ -163,6 +195,9 @@ class DefaultConfig:
 class DevelopmentConfig(DefaultConfig):
     ENV_NAME = "development"
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:100000"  # noqa: S105  (an algorithm name)
+    # `make run` signs in as the demo admin with the published password and nothing else;
+    # two-step sign-in stays available to try on the account page.
+    TOTP_REQUIRED_ROLES = ()
 
 
 class TestingConfig(DefaultConfig):
@@ -171,6 +206,8 @@ class TestingConfig(DefaultConfig):
     SECRET_KEY = "testing-secret-key-not-for-production"  # noqa: S105  (tests only)
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105  (an algorithm name)
     PASSWORD_MIN_LENGTH = 8
+    # Tests sign admins in without a second step; the tests of two-step sign-in turn it on.
+    TOTP_REQUIRED_ROLES = ()
 
 
 CONFIGS = {

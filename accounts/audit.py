@@ -11,7 +11,7 @@ from accounts.models import AuditEntry, User
 from extensions import db
 
 # Never copied into the log, whatever a caller passes.
-_SECRET_FIELDS = {"password", "password_hash", "secret_hash", "token", "private_key",
+_SECRET_FIELDS = {"password", "password_hash", "secret_hash", "token", "private_key", "secret_ciphertext", "code_hash",
                   "enrollment_key_hash", "key_ciphertext"}
 
 

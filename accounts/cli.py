@@ -47,16 +47,46 @@ def users_create(email, role, council_slug, name, password, language):
     click.echo(f"created {user.email} ({user.role})")
 
 
+@users_cli.command("new-totp-key")
+def new_totp_key():
+    """Print a new Fernet key for TOTP_ENCRYPTION_KEYS (put it first to rotate)."""
+    from core.crypto import new_key
+
+    click.echo(new_key())
+
+
+@users_cli.command("rotate-totp-keys")
+def rotate_totp_keys():
+    """Re-encrypt every two-step sign-in seed with the first key of TOTP_ENCRYPTION_KEYS."""
+    from accounts import totp
+    from core.crypto import CryptoNotConfigured, DecryptionFailed
+    from core.db import write_transaction
+
+    try:
+        with write_transaction():
+            done = totp.rotate_all()
+    except (CryptoNotConfigured, DecryptionFailed) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{done} seed(s) re-encrypted with the first key of TOTP_ENCRYPTION_KEYS; "
+               "older keys can now be removed from the setting")
+
+
 @tokens_cli.command("create")
 @click.argument("email")
 @click.option("--name", default="cli", help="What the token is for.")
-def tokens_create(email, name):
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Days until it expires (default API_TOKEN_DEFAULT_DAYS, 365).")
+def tokens_create(email, name, days):
     """Create a personal token; it is printed alone on the last line, once."""
     user = services.get_user_by_email(email)
     if user is None or not user.active:
         raise click.ClickException(f"no active user {email!r}")
-    _token, plaintext = services.create_token(user, name, actor=None)
-    click.echo(f"token for {user.email} ({user.role}); store it now, it is not shown again:", err=True)
+    try:
+        token, plaintext = services.create_token(user, name, actor=None, days=days)
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(f"token for {user.email} ({user.role}), expires {token.expires_at:%Y-%m-%d %H:%M} UTC; "
+               "store it now, it is not shown again:", err=True)
     click.echo(plaintext)
 
 

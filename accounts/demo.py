@@ -23,12 +23,14 @@ def seed(councils: list[Council]) -> list[tuple[str, str, str]]:
     for role, local, name in STAFF:
         email = f"{local}@{DOMAIN}"
         if services.get_user_by_email(email) is None:
-            services.create_user(email=email, name=name, role=role, password=DEMO_PASSWORD, actor=None)
+            services.create_user(email=email, name=name, role=role, password=DEMO_PASSWORD, actor=None,
+                                 published_password=True)
         logins.append((role, email, ""))
     for council in councils:
         email = f"secretaria.{council.slug}@{DOMAIN}"
         if services.get_user_by_email(email) is None:
             services.create_user(email=email, name=f"Secretaria {council.name}", role="clerk",
-                                 council_id=council.id, password=DEMO_PASSWORD, actor=None)
+                                 council_id=council.id, password=DEMO_PASSWORD, actor=None,
+                                 published_password=True)
         logins.append(("clerk", email, council.name))
     return logins

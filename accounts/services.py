@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import hmac
 import logging
+import math
 import secrets
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from flask_babel import lazy_ngettext
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from accounts import audit
-from accounts.models import LANGUAGE_CHOICES, ROLE_CHOICES, ApiToken, User
+from accounts import audit, passwords, sessions, throttle, tokens
+from accounts.models import LANGUAGE_CHOICES, ROLE_CHOICES, User, UserSession
 from agreements.models import Council
-from core.db import MAX_ID, utcnow
+from core.db import utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
 from extensions import db
 
 log = logging.getLogger("councildesk.accounts")
 
 USER_AUDIT_FIELDS = ("email", "name", "role", "council_id", "active", "preferred_language")
-TOKEN_PREFIX = "cdp"  # noqa: S105  (a label, not a secret)
-# Writing last_used_at on every API call would turn reads into writes; a few minutes of
-# precision is all an admin needs to spot a dead token.
-TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=5)
 
 
 def normalize_email(email: str) -> str:
@@ -44,14 +39,30 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
-def check_password_rules(password: str, email: str | None = None, field: str = "password") -> None:
-    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
-    if not password or len(password) < minimum:
-        raise ValidationFailed(_l("Some fields are not valid."), fields={
-            field: _l("Use at least %(n)d characters.", n=minimum)})
-    if email and password.lower() == email.lower():
-        raise ValidationFailed(_l("Some fields are not valid."), fields={
-            field: _l("The password cannot be your email address.")})
+def check_password_rules(password: str, email: str | None = None, field: str = "password",
+                         name: str | None = None) -> None:
+    """Long enough and hard to guess (accounts.passwords), or ValidationFailed on `field`."""
+    passwords.check(password, email, name, field=field)
+
+
+def wait_message(seconds: int):
+    """"Try again in N minutes", in the user's language."""
+    minutes = max(1, math.ceil(seconds / 60))
+    return lazy_ngettext("Too many failed attempts. Try again in %(num)d minute.",
+                         "Too many failed attempts. Try again in %(num)d minutes.", minutes)
+
+
+def reauthenticate(user: User, password: str, *, address: str | None, field: str = "password") -> None:
+    """The password typed again before a sensitive change, throttled like a sign-in: a
+    session left open must not become a way to guess the password."""
+    guard = throttle.LoginGuard.for_reauthentication(user.email, address)
+    wait = guard.wait()
+    if wait:
+        raise ValidationFailed(_l("Some fields are not valid."), fields={field: wait_message(wait)})
+    if not check_password_hash(user.password_hash, password or ""):
+        guard.failed()
+        raise ValidationFailed(_l("Some fields are not valid."),
+                               fields={field: _l("The password is not correct.")})
 
 
 def _validate_role_council(role: str, council_id: int | None) -> None:
@@ -81,12 +92,16 @@ def get_user_by_email(email: str) -> User | None:
 
 def create_user(*, email: str, name: str, role: str, password: str,
                 council_id: int | None = None, preferred_language: str | None = None,
-                actor: User | None = None) -> User:
+                actor: User | None = None, published_password: bool = False) -> User:
+    """`published_password`: the demo's accounts, whose password is printed for everyone
+    (accounts.demo), skip the strength check, which would rightly refuse it; nothing else
+    may."""
     email = normalize_email(email)
     name = (name or "").strip() or email.split("@")[0]
     _validate_role_council(role, council_id)
     _validate_language(preferred_language)
-    check_password_rules(password, email)
+    if not published_password:
+        check_password_rules(password, email, name=name)
     if get_user_by_email(email) is not None:
         raise Conflict(_l("A user with this email already exists."), code="duplicate_email",
                        fields={"email": _l("A user with this email already exists.")})
@@ -133,20 +148,18 @@ def update_user(user: User, *, actor: User, name: str | None = None, email: str 
     if active is not None and active != user.active:
         user.active = active
         if not active:
-            _end_sessions(user)
+            # Nothing of theirs may keep working, and nothing may come back on reactivation.
+            sessions.end_all(user, "deactivated")
+            tokens.revoke_all(user, actor=actor, reason="deactivated")
     changes = audit.diff(before, audit.snapshot(user, USER_AUDIT_FIELDS))
     if changes.get("role"):
         # A demoted user must not keep the rights of an open session.
-        _end_sessions(user)
+        sessions.end_all(user, "role_changed")
     if changes:
         audit.record("update", object_type="user", object_id=user.id, actor=actor,
                      label=user.email, changes=changes)
     db.session.commit()
     return user
-
-
-def _end_sessions(user: User) -> None:
-    user.auth_version = (user.auth_version or 0) + 1
 
 
 def set_active(user: User, active: bool, *, actor: User) -> User:
@@ -178,116 +191,107 @@ def _dummy_hash() -> str:
     return _DUMMY[method]
 
 
-def record_login(user: User) -> None:
-    user.last_login_at = utcnow()
-    db.session.commit()
-
-
-def change_password(user: User, current: str, new: str) -> None:
-    if not check_password_hash(user.password_hash, current or ""):
-        raise ValidationFailed(_l("Some fields are not valid."),
-                               fields={"current_password": _l("The current password is not correct.")})
-    check_password_rules(new, user.email, field="new_password")
+def change_password(user: User, current: str, new: str, *, address: str | None = None,
+                    revoke_tokens: bool = False) -> int:
+    """Every session of the user ends (the caller opens a fresh one for this device); the API
+    tokens too when asked (a routine change keeps the scripts working; a suspected leak
+    does not). Returns the number of tokens revoked."""
+    reauthenticate(user, current, address=address, field="current_password")
+    check_password_rules(new, user.email, field="new_password", name=user.name)
     user.password_hash = hash_password(new)
-    _end_sessions(user)
-    audit.record("password_change", object_type="user", object_id=user.id, actor=user,
-                 label=user.email)
+    ended = sessions.end_all(user, "password_changed")
+    revoked = tokens.revoke_all(user, actor=user, reason="password_changed") if revoke_tokens else 0
+    audit.record("password_change", object_type="user", object_id=user.id, actor=user, label=user.email,
+                 changes={"sessions_ended": [None, ended], "tokens_revoked": [None, revoked]})
     db.session.commit()
+    return revoked
 
 
-def sign_out_elsewhere(user: User) -> None:
+def sign_out_elsewhere(user: User, *, revoke_tokens: bool = False) -> int:
     """Every session and remember-me cookie of the user stops working (a phone left at a
-    council, a cookie copied off a shared PC); the caller starts a fresh one for this device."""
-    _end_sessions(user)
-    audit.record("sign_out_everywhere", object_type="user", object_id=user.id, actor=user, label=user.email)
+    council, a cookie copied off a shared PC), and the API tokens when asked; the caller
+    starts a fresh session for this device. Returns the number of tokens revoked."""
+    ended = sessions.end_all(user, "signed_out_everywhere")
+    revoked = tokens.revoke_all(user, actor=user, reason="signed_out_everywhere") if revoke_tokens else 0
+    audit.record("sign_out_everywhere", object_type="user", object_id=user.id, actor=user, label=user.email,
+                 changes={"sessions_ended": [None, ended], "tokens_revoked": [None, revoked]})
     db.session.commit()
+    return revoked
 
 
 def set_password(user: User, new: str, *, actor: User | None) -> None:
-    check_password_rules(new, user.email)
+    check_password_rules(new, user.email, name=user.name)
     user.password_hash = hash_password(new)
-    _end_sessions(user)
+    sessions.end_all(user, "password_reset")
     audit.record("password_reset", object_type="user", object_id=user.id, actor=actor,
                  label=user.email)
     db.session.commit()
 
 
-# --- personal tokens ------------------------------------------------------------------
-
-def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def create_token(user: User, name: str, *, actor: User | None) -> tuple[ApiToken, str]:
-    """Returns the token row and the plaintext, which is shown once and never stored."""
-    name = (name or "").strip()[:80] or "token"
-    secret = secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, name=name, secret_hash=_hash_secret(secret))
-    db.session.add(token)
-    db.session.flush()
-    audit.record("token_create", object_type="user", object_id=user.id, actor=actor,
-                 label=user.email, changes={"token": [None, name]})
+def record_throttled(email: str, address: str | None, scopes: list[str]) -> None:
+    """Audit the failure that put a brake on an account or an address."""
+    email = (email or "").strip().lower()[:254]
+    account_scopes = [s for s in scopes if s != "address"]
+    if account_scopes:
+        user = get_user_by_email(email) if email else None
+        audit.record("login_throttled", object_type="user" if user else "login",
+                     object_id=user.id if user else email[:64], actor=None, label=email,
+                     changes={"scope": [None, ", ".join(account_scopes)], "address": [None, address]})
+    if "address" in scopes:
+        audit.record("login_throttled", object_type="address", object_id=(address or "unknown")[:64],
+                     actor=None, label=address or "", changes={"scope": [None, "address"]})
     db.session.commit()
-    return token, f"{TOKEN_PREFIX}_{token.id}_{secret}"
 
 
-def revoke_token(token: ApiToken, *, actor: User | None) -> None:
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        audit.record("token_revoke", object_type="user", object_id=token.user_id, actor=actor,
-                     label=token.user.email, changes={"token": [token.name, None]})
+# --- sessions -------------------------------------------------------------------------
+
+def start_session(user: User, *, remember: bool, user_agent: str, ip_address: str | None) -> str:
+    """A new server-side session after a complete sign-in; returns its key."""
+    key = sessions.open_session(user, remember=remember, user_agent=user_agent, ip_address=ip_address)
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return key
+
+
+def end_current_session(record: UserSession | None) -> None:
+    """Sign out: this browser's session ends on the server, its cookies with it."""
+    if record is not None:
+        record = db.session.merge(record)
+        sessions.end(record, "signed_out")
         db.session.commit()
 
 
-def revoke_all_tokens(user: User, *, actor: User | None) -> int:
-    result = db.session.execute(
-        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    count = result.rowcount or 0
-    audit.record("token_revoke_all", object_type="user", object_id=user.id, actor=actor,
-                 label=user.email, changes={"tokens_revoked": [None, count]})
-    db.session.commit()
-    return count
-
-
-def get_token(token_id: int, user: User) -> ApiToken:
-    token = db.session.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id))
-    if token is None:
+def end_session(user: User, session_id: int) -> UserSession:
+    """End one of the user's own sessions from the account page (a device one no longer has)."""
+    record = sessions.get_live(user, session_id)
+    if record is None:
         raise NotFound()
-    return token
+    sessions.end(record, "ended_by_user")
+    audit.record("session_end", object_type="user", object_id=user.id, actor=user, label=user.email,
+                 changes={"session": [record.id, None], "ip_address": [record.ip_address, None]})
+    db.session.commit()
+    return record
 
 
-def user_for_token(plaintext: str) -> User | None:
-    """The active user behind a personal token, or None. Compared in constant time."""
-    parts = (plaintext or "").split("_", 2)
-    # ASCII digits only (str.isdigit() also takes "²", which int() refuses), and an id the
-    # INTEGER column can hold (PostgreSQL refuses a larger one even in a lookup).
-    if (len(parts) != 3 or parts[0] != TOKEN_PREFIX or not (parts[1].isascii() and parts[1].isdigit())
-            or len(parts[1]) > 10 or int(parts[1]) > MAX_ID):
-        return None
-    token = db.session.get(ApiToken, int(parts[1]))
-    candidate = _hash_secret(parts[2])
-    if token is None:
-        hmac.compare_digest(candidate, "0" * 64)
-        return None
-    if not hmac.compare_digest(candidate, token.secret_hash):
-        return None
-    if token.revoked_at is not None or not token.user.active:
-        return None
-    now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
-        _touch_token(token.id, now)
-    return token.user
+def end_sessions_of(user: User, *, actor: User) -> int:
+    """An administrator signs a user out everywhere (a lost phone reported by phone)."""
+    ended = sessions.end_all(user, "ended_by_admin")
+    audit.record("sessions_end", object_type="user", object_id=user.id, actor=actor, label=user.email,
+                 changes={"sessions_ended": [None, ended]})
+    db.session.commit()
+    return ended
 
 
-def _touch_token(token_id: int, now: dt.datetime) -> None:
-    # Its own short transaction, best effort: losing a last-used stamp to a busy database
-    # must never fail the caller's request.
-    try:
-        db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-        db.session.commit()
-    except OperationalError:
-        db.session.rollback()
-        log.info("could not record last use of token %s (database busy)", token_id)
+# --- personal tokens (accounts.tokens; here too for the callers that know them here) ----
 
+from accounts.tokens import (  # noqa: E402
+    TOKEN_PREFIX,
+    create_token,
+    get_token,
+    revoke_all_tokens,
+    revoke_token,
+    user_for_token,
+)
+
+__all__ = ["TOKEN_PREFIX", "create_token", "get_token", "revoke_all_tokens", "revoke_token",
+           "user_for_token"]

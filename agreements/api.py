@@ -5,7 +5,8 @@ from typing import Literal
 
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from agreements import bands, councils, services
 from agreements.councils import MAX_POPULATION
@@ -25,6 +26,7 @@ from core.api import (
 )
 from core.db import MAX_ID
 from core.keyset import keyset_page
+from core.timezones import is_council_timezone
 from extensions import db
 
 bp = api_blueprint("agreements_api", __name__)
@@ -51,6 +53,13 @@ class CouncilOut(OutModel):
     created_at: dt.datetime
 
 
+def _council_timezone(value: str) -> str:
+    # Only real places: "localtime" (the server's own zone) or "Factory" load in zoneinfo too.
+    if not is_council_timezone(value):
+        raise PydanticCustomError("value_error", str(_l("Unknown time zone.")))
+    return value
+
+
 class CouncilIn(ApiModel):
     name: str = Field(min_length=1, max_length=120)
     slug: str | None = Field(None, pattern=SLUG, max_length=80,
@@ -64,8 +73,13 @@ class CouncilIn(ApiModel):
     contact_email: str | None = Field(None, max_length=254)
     contact_phone: str | None = Field(None, max_length=40)
     language: str = Field("ca", pattern=LANG)
-    timezone: str = Field("Europe/Madrid", max_length=64)
+    timezone: str = Field("Europe/Madrid", max_length=64, description="An IANA zone, e.g. Europe/Madrid.")
     active: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value):
+        return _council_timezone(value)
 
 
 class CouncilPatch(ApiModel):
@@ -80,8 +94,13 @@ class CouncilPatch(ApiModel):
     contact_email: str | None = Field(None, max_length=254)
     contact_phone: str | None = Field(None, max_length=40)
     language: str = omittable(pattern=LANG)
-    timezone: str = omittable(max_length=64)
+    timezone: str = omittable(max_length=64, description="An IANA zone, e.g. Europe/Madrid.")
     active: bool = omittable()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value):
+        return _council_timezone(value)
 
 
 class CouncilQuery(PageQuery):

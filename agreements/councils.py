@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
-from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
@@ -21,6 +20,7 @@ from accounts import audit
 from accounts.models import User
 from agreements.models import CODE_PATTERN, SLUG_PATTERN, Council
 from core.errors import Conflict, ValidationFailed
+from core.timezones import is_council_timezone
 from extensions import db
 
 COUNCIL_FIELDS = ("name", "slug", "code", "comarca", "population", "population_year", "area_km2",
@@ -63,7 +63,7 @@ def derive_code(name: str, taken: set[str]) -> str:
     raise Conflict(_l("Could not derive a unique code; give one."), code="duplicate_code")
 
 
-def _clean_council(values: dict, *, creating: bool) -> dict:
+def _clean_council(values: dict, *, creating: bool, current_timezone: str | None = None) -> dict:
     errors: dict[str, object] = {}
     out: dict = {}
     for key, value in values.items():
@@ -129,7 +129,8 @@ def _clean_council(values: dict, *, creating: bool) -> dict:
             errors["code"] = _l("2 to 8 characters, letters A–Z and digits.")
     if "language" in out and out["language"] not in LANGUAGES:
         errors["language"] = _l("Unknown language.")
-    if "timezone" in out and out["timezone"] not in available_timezones():
+    # Real places only; an old alias a council already has may stay (it still works).
+    if "timezone" in out and not (is_council_timezone(out["timezone"]) or out["timezone"] == current_timezone):
         errors["timezone"] = _l("Unknown time zone.")
     for key in ("comarca", "address"):
         if key in out and out[key] is None:
@@ -191,7 +192,8 @@ def update_council(council: Council, values: dict, *, actor: User | None) -> Cou
             errors[key] = _l("Cannot change after the council is created.")
     if errors:
         raise ValidationFailed(_INVALID, fields=errors)
-    data = _clean_council({k: v for k, v in values.items() if k in EDITABLE_FIELDS}, creating=False)
+    data = _clean_council({k: v for k, v in values.items() if k in EDITABLE_FIELDS}, creating=False,
+                          current_timezone=council.timezone)
     before = audit.snapshot(council, COUNCIL_FIELDS)
     for key, value in data.items():
         setattr(council, key, value)

@@ -29,6 +29,7 @@ from wtforms.validators import (
 
 from agreements.models import CODE_PATTERN, SLUG_PATTERN
 from agreements.months import format_month, parse_month
+from core import timezones
 from core.fields import LocaleDecimalField, LocaleIntegerField
 from support.hours.forms import DurationField
 
@@ -53,8 +54,14 @@ class CouncilForm(FlaskForm):
     contact_phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=40)])
     address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500)])
     language = SelectField(_l("Language of reports and mail"), choices=[("ca", "Català"), ("es", "Español"), ("en", "English")])
-    timezone = StringField(_l("Time zone"), default="Europe/Madrid", validators=[DataRequired(), Length(max=64)])
+    timezone = SelectField(_l("Time zone"), default="Europe/Madrid", validators=[DataRequired()])
     active = BooleanField(_l("Active (served by the office)"), default=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A select of real zones, checked on the server like any select (an old stored alias
+        # stays selectable for that council only).
+        self.timezone.choices = timezones.choices(getattr(kwargs.get("obj"), "timezone", None))
 
 
 class BandRowForm(FlaskForm):

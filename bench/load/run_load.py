@@ -130,6 +130,9 @@ def main() -> int:
                 # Every simulated person signs in from 127.0.0.1: the per-address login limit
                 # (5 a minute) would refuse all but five of them.
                 "COUNCILDESK_LOGIN_RATE_LIMIT": "100000 per minute",
+                # The simulated admin signs in with the password only (production requires a
+                # second step of admins).
+                "COUNCILDESK_TOTP_REQUIRED_ROLES": "none",
                 "COUNCILDESK_REMOTE_AGENT_REPORT_INTERVAL": str(int(args.agent_interval)),
                 "COUNCILDESK_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
     processes: list[subprocess.Popen] = []

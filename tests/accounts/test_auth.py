@@ -85,7 +85,11 @@ def test_login_starts_a_fresh_session_but_keeps_the_language(app, world):
     with client.session_transaction() as sess:
         assert "planted" not in sess
         assert sess["lang"] == "es"
-        assert sess["_user_id"] == world.manager.get_id()
+        key = sess["_user_id"]
+    # What the cookie holds is the key of a new server-side session of the manager.
+    from accounts import sessions
+
+    assert sessions.load(key) == world.manager
 
 
 def test_one_generic_message_whatever_went_wrong(app, world):
