@@ -99,8 +99,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(tokens_cli)
     register_nav(
         app,
-        NavItem("accounts.users", _l("Users"), frozenset({"admin"}), "people", 900),
-        NavItem("accounts.audit_log", _l("Audit log"), frozenset({"admin"}), "journal-text", 910),
+        NavItem("accounts.users", _l("Users"), frozenset({"admin"}), "people", 900, menu="admin"),
+        NavItem("accounts.audit_log", _l("Audit log"), frozenset({"admin"}), "journal-text", 910, menu="admin"),
     )
     with app.app_context():
         _warn_unconfigured(app)

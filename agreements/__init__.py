@@ -30,8 +30,8 @@ def init_app(app: Flask) -> None:
     register_nav(
         app,
         NavItem("agreements.councils", _l("Councils"), frozenset({"admin", "manager", "technician"}),
-                "buildings", 20),
-        NavItem("agreements.councils", _l("My council"), frozenset({"clerk"}), "building", 20),
-        NavItem("agreements.bands", _l("Allowance bands"), frozenset({"admin", "manager"}), "sliders", 800),
-        NavItem("agreements.months", _l("Month close"), frozenset({"admin", "manager"}), "lock", 810),
+                "buildings", 20, key="councils"),
+        NavItem("agreements.councils", _l("My council"), frozenset({"clerk"}), "building", 20, key="councils"),
+        NavItem("agreements.bands", _l("Allowance bands"), frozenset({"admin", "manager"}), "sliders", 800, menu="manage"),
+        NavItem("agreements.months", _l("Month close"), frozenset({"admin", "manager"}), "lock", 810, menu="manage"),
     )

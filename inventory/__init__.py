@@ -17,5 +17,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.cli.add_command(inventory_cli)
     jobs.register_kinds()
-    register_nav(app, NavItem("inventory.assets", _l("Inventory"), frozenset(ALL_ROLES), "pc-display", 40),
-                 NavItem("inventory.expiring", _l("Expiring"), frozenset(STAFF), "hourglass-split", 45))
+    register_nav(app, NavItem("inventory.assets", _l("Inventory"), frozenset(ALL_ROLES), "pc-display", 40, key="inventory"),
+                 NavItem("inventory.expiring", _l("Expiring"), frozenset(STAFF), "hourglass-split", 45, menu="inventory"))

@@ -92,4 +92,4 @@ def init_app(app: Flask) -> None:
         remote_reason_label=texts.reason_label,
     )
     register_nav(app, NavItem("remote.overview", _l("Health"), frozenset(ALL_ROLES), "heart-pulse", 50),
-                 NavItem("remote.job_runs", _l("Scheduler"), frozenset(ADMIN), "stopwatch", 920))
+                 NavItem("remote.job_runs", _l("Scheduler"), frozenset(ADMIN), "stopwatch", 920, menu="admin"))

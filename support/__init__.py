@@ -44,10 +44,10 @@ def init_app(app: Flask) -> None:
                                  ticket_labels=labels.ticket_labels, due_in=labels.due_in)
     register_nav(
         app,
-        NavItem("support.tickets", _l("Tickets"), frozenset(STAFF), "inbox", 5),
+        NavItem("support.tickets", _l("Tickets"), frozenset(STAFF), "inbox", 5, key="tickets"),
         NavItem("support.tickets", _l("Help requests"), frozenset({"clerk"}), "life-preserver", 5),
-        NavItem("support.dashboard", _l("Hours"), frozenset(STAFF), "clock-history", 10),
-        NavItem("support.log", _l("Log hours"), frozenset(STAFF), "plus-circle", 11),
+        NavItem("support.dashboard", _l("Hours"), frozenset(STAFF), "clock-history", 10, key="hours"),
+        NavItem("support.log", _l("Log hours"), frozenset(STAFF), "plus-circle", 11, menu="hours"),
     )
     # The office dashboard is where managers and technicians start; clerks keep their council.
     register_home(app, "support.dashboard", "manager", "technician")
