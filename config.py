@@ -162,6 +162,9 @@ class DefaultConfig:
     # Only these job ids (None: every registered job).
     SCHEDULER_ONLY_JOBS: tuple | list | None = None
     SCHEDULER_RUNS_RETENTION_DAYS = 90
+    # Staff pages warn, and health pages stop trusting the states only its jobs keep, when the
+    # scheduler has started no job for this long (remote.heartbeat).
+    SCHEDULER_STALE_SECONDS = 600
 
     # --- tickets (support/) ---------------------------------------------------------------
     # SLA targets in business minutes on the office calendar (OFFICE_*), per priority, over
