@@ -177,6 +177,9 @@ class DefaultConfig:
     TICKET_REOPEN_DAYS = 15
     # Attachments: the cap per file (MAX_CONTENT_LENGTH leaves room for the form around it).
     TICKET_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+    # The new-ticket and reply forms read bodies up to this size, so that a file over the cap
+    # comes back as a field error with the text kept (files are spooled to disk, not memory).
+    TICKET_FORM_MAX_BYTES = 64 * 1024 * 1024
 
     # --- reports (reports/) ---------------------------------------------------------------
     # The monthly delivery runs every day at this office time and acts on the first working

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from accounts.forms import ConfirmForm
 from accounts.models import User
@@ -22,6 +23,7 @@ from agreements.models import Council
 from agreements.months import office_today
 from core.access import ALL_ROLES, STAFF, allow
 from core.db import utcnow
+from core.errorpages import render_error_page
 from core.errors import DomainError
 from core.i18n import duration_filter
 from core.ui import apply_errors, ui_page
@@ -143,7 +145,34 @@ def _uploaded(field) -> list[tuple[str, bytes]]:
     storage = getattr(field, "data", None)
     if storage is None or not getattr(storage, "filename", ""):
         return []
-    return [(storage.filename, storage.read())]
+    # One byte over the cap is enough for the service to refuse it: never hold a 60 MB file.
+    return [(storage.filename, storage.read(current_app.config["TICKET_ATTACHMENT_MAX_BYTES"] + 1))]
+
+
+# The forms that carry a file. Their bodies may be larger than MAX_CONTENT_LENGTH (up to
+# TICKET_FORM_MAX_BYTES), so that an oversized file comes back as a field error on the form with
+# everything typed, not as a bare 413 page that loses a clerk's whole request (lessons.md).
+FILE_FORM_ENDPOINTS = ("support.ticket_new", "support.ticket_comment")
+
+
+def allow_large_file_forms() -> None:
+    """Run before every other before-request function (CSRF reads the form)."""
+    if request.method == "POST" and request.endpoint in FILE_FORM_ENDPOINTS:
+        request.max_content_length = max(current_app.config["TICKET_FORM_MAX_BYTES"],
+                                         current_app.config["MAX_CONTENT_LENGTH"] or 0)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    """Beyond even that, nothing of the body can be read: back to the form, with the reason."""
+    if request.endpoint not in FILE_FORM_ENDPOINTS:
+        return render_error_page(413, exc=exc)
+    flash(_("The file was too large to send, so nothing was saved: attach a file of up to 10 MB and send "
+            "again."), "danger")
+    if request.endpoint == "support.ticket_comment":
+        return redirect(url_for("support.ticket", ticket_id=request.view_args["ticket_id"]) + "#reply")
+    return redirect(url_for("support.ticket_new", **({"council": request.args["council"]}
+                                                    if request.args.get("council") else {})))
 
 
 _TICKET_FORM_FIELDS = {"title": "title", "description": "description", "priority": "priority",
