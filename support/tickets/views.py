@@ -243,16 +243,20 @@ def ticket_new():
 
 # --- one ticket -------------------------------------------------------------------------------------
 
-def _ticket_page(ticket, *, comment_form=None, time_form=None, rating_form=None, status: int = 200):
+def _ticket_page(ticket, *, comment_form=None, note_form=None, time_form=None, rating_form=None,
+                 status: int = 200):
     staff = not _is_clerk()
     comments = services.comments_of(ticket)
     files = services.attachments_of(ticket)
     by_comment: dict[int | None, list] = {}
     for f in files:
         by_comment.setdefault(f.comment_id, []).append(f)
-    comment_form = comment_form or CommentForm(staff=staff)
+    comment_form = comment_form or CommentForm(staff=staff, formdata=None)
+    # A reply and an internal note are two forms (one a checkbox apart sent a remark to a council).
+    note_form = note_form or (CommentForm(staff=True, formdata=None) if staff else None)
     rating = ratings.rating_of(ticket)
     context = {"ticket": ticket, "comments": comments, "files": by_comment, "comment_form": comment_form,
+               "note_form": note_form, "note_open": bool(note_form is not None and note_form.errors),
                "rating": rating, "confirm": ConfirmForm(), "reopen_days": current_app.config["TICKET_REOPEN_DAYS"]}
     if staff:
         users = services.assignable_users()
@@ -295,16 +299,18 @@ def ticket(ticket_id: int):
 def ticket_comment(ticket_id: int):
     ticket = services.get_ticket(ticket_id)
     form = CommentForm(staff=not _is_clerk())
-    if not form.validate_on_submit():
-        return _ticket_page(ticket, comment_form=form)
     internal = bool(getattr(form, "internal", None) and form.internal.data)
+    # What failed goes back into the form it came from, the other one stays empty.
+    forms = {"note_form": form} if internal else {"comment_form": form}
+    if not form.validate_on_submit():
+        return _ticket_page(ticket, **forms)
     try:
         services.add_comment(ticket, form.body.data, internal=internal, actor=_actor(),
                              files=_uploaded(form.attachment))
     except DomainError as exc:
         db.session.rollback()
         _apply_ticket(form, exc)
-        return _ticket_page(services.get_ticket(ticket_id), comment_form=form)
+        return _ticket_page(services.get_ticket(ticket_id), **forms)
     flash(_("Internal note added.") if internal else _("Reply sent."), "success")
     return redirect(url_for("support.ticket", ticket_id=ticket.id) + "#conversation")
 
