@@ -96,3 +96,16 @@ def test_a_preselected_council_is_said(make_agreement, world, client_for, log_ti
     assert f"Preselected: {world.council_a.name}." in page and "cd-preselected" in page
     page = client_for(world.technician).get(f"/log-hours?council={world.council_b.slug}").get_data(as_text=True)
     assert f"Preselected: {world.council_b.name}." in page
+
+
+def test_travel_logged_from_a_ticket_shows_on_its_time_panel(make_agreement, world, client_for, db, open_ticket,
+                                                             today):
+    make_agreement(onsite=240, remote=90)
+    ticket = open_ticket()
+    client = client_for(world.technician)
+    resp = client.post(f"/tickets/{ticket.id}/time", data={
+        "duration": "1 h", "mode": "onsite", "travel": "0:40", "date": today.isoformat(), "description": "Visit"})
+    assert resp.status_code == 302
+    page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    panel = page[page.index('id="time"'):page.index("Log time</summary>")]
+    assert "travel 40\u00a0min" in panel and "Travel (recorded, not counted): 40\u00a0min" in panel
