@@ -100,3 +100,16 @@ def test_state_counts_move_scheduler_judged_checks_to_unknown(app, db, world, en
         fresh = health.state_counts(world.council_a.id)
     assert stale["unknown"] == fresh["unknown"] + 1 and stale["ok"] == fresh["ok"] - 1
     assert agent.asset_id
+
+
+def test_the_scheduler_page_names_its_jobs_in_the_users_language(app, db, world, client_for):
+    from flask_babel import refresh
+
+    _run(db, minutes_ago=1, job_id="remote.offline")
+    world.admin.preferred_language = "ca"
+    db.session.commit()
+    refresh()
+    html = client_for(world.admin).get("/admin/scheduler").get_data(as_text=True)
+    assert "Agents que han deixat d'informar" in html or "Agents que han deixat d&#39;informar" in html
+    assert "Comprovacions SSH pendents" in html
+    assert "Agents gone silent" not in html
