@@ -162,6 +162,9 @@ class DefaultConfig:
     # Only these job ids (None: every registered job).
     SCHEDULER_ONLY_JOBS: tuple | list | None = None
     SCHEDULER_RUNS_RETENTION_DAYS = 90
+    # Staff pages warn, and health pages stop trusting the states only its jobs keep, when the
+    # scheduler has started no job for this long (remote.heartbeat).
+    SCHEDULER_STALE_SECONDS = 600
 
     # --- tickets (support/) ---------------------------------------------------------------
     # SLA targets in business minutes on the office calendar (OFFICE_*), per priority, over
@@ -174,6 +177,9 @@ class DefaultConfig:
     TICKET_REOPEN_DAYS = 15
     # Attachments: the cap per file (MAX_CONTENT_LENGTH leaves room for the form around it).
     TICKET_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+    # The new-ticket and reply forms read bodies up to this size, so that a file over the cap
+    # comes back as a field error with the text kept (files are spooled to disk, not memory).
+    TICKET_FORM_MAX_BYTES = 64 * 1024 * 1024
 
     # --- reports (reports/) ---------------------------------------------------------------
     # The monthly delivery runs every day at this office time and acts on the first working

@@ -1,17 +1,17 @@
 """Durations as technicians type them, and as people read them (integer minutes inside).
 
 Technicians log time from a phone on site, in Catalan, Spanish or English, and type whatever
-their keyboard makes easy: "1:30", "1,5", "1.5 h", "1h30", "90 min", "90". Storage and the API
+their keyboard makes easy: "1:30", "1,5 h", "1.5 h", "1h30", "90 min". Storage and the API
 only know integer minutes (docs/api-contract.md), so this module is the single place where
 free text becomes minutes and minutes become text.
 
 Parsing rules (chosen to be predictable rather than clever):
 
-* a bare integer is **minutes** ("90" -> 90, "2" -> 2): the field is labelled in minutes and
-  guessing "small numbers are hours" would make "5" mean 5 or 300 depending on a threshold;
-* a bare decimal, with comma or point, is **hours** ("1,5" -> 90, ".5" -> 30): nobody types
-  fractional minutes, and both separators are common on Spanish and English phone keyboards;
-  thousands separators are not supported (a duration is at most a day);
+* a bare number, with no unit, is **refused** (code ``no_unit``): it used to be minutes for
+  an integer and hours for a decimal, and "1" saved one minute on billing figures when the
+  technician meant an hour (docs/lessons.md, "Daily use"). Saying the unit costs two
+  keystrokes; a wrong month of billing costs far more. Zero ("0") is the one exception the
+  forms allow where zero makes sense (travel), since it has no unit to mistake;
 * ``H:MM`` is hours and minutes ("0:45", "1:30"; minutes must be two digits below 60);
 * an hour unit (h, hs, hr, hrs, hora, horas, hores, hour, hours) makes the number hours,
   a minute unit (m, min, mins, minut, minuts, minuto, minutos, minute, minutes, ') minutes;
@@ -20,7 +20,7 @@ Parsing rules (chosen to be predictable rather than clever):
   below 60, since "1 h 75" is far more likely a typo than 2 h 15 min;
 * case, spaces (including no-break spaces) and a trailing dot on a unit ("min.") are ignored;
 * fractional minutes are rounded to the nearest minute, halves up ("1,33 h" -> 80);
-* errors carry a stable ``code`` (``empty``, ``invalid``, ``not_positive``, ``too_long``) that
+* errors carry a stable ``code`` (``empty``, ``invalid``, ``no_unit``, ``not_positive``, ``too_long``) that
   forms and the API translate; they never carry user text.
 
 Formatting uses the same compact style in ca, es and en ("1 h 30 min", "45 min", "2 h") with
@@ -62,6 +62,7 @@ class DurationErrorCode(StrEnum):
 
     EMPTY = "empty"
     INVALID = "invalid"
+    NO_UNIT = "no_unit"
     NOT_POSITIVE = "not_positive"
     TOO_LONG = "too_long"
 
@@ -116,7 +117,9 @@ def _round_minutes(value: Decimal) -> int:
 
 
 def _parse_magnitude(text: str) -> int | None:
-    """Minutes for a sign-less duration, or ``None`` if the text matches no accepted form."""
+    """Minutes for a sign-less duration, or ``None`` if the text matches no accepted form.
+
+    A bare number raises ``no_unit`` (see the module docstring)."""
     match = _CLOCK.fullmatch(text)
     if match:
         minutes = int(match.group(2))
@@ -131,10 +134,10 @@ def _parse_magnitude(text: str) -> int | None:
     match = _MINUTES.fullmatch(text)
     if match:
         return _round_minutes(_decimal(match.group(1)))
-    if _BARE_INTEGER.fullmatch(text):
-        return int(text)
-    if _BARE_DECIMAL.fullmatch(text):
-        return _round_minutes(_decimal(text) * 60)
+    if _BARE_INTEGER.fullmatch(text) or _BARE_DECIMAL.fullmatch(text):
+        if _decimal(text) == 0:
+            return 0  # zero has no unit to mistake: it is refused as not positive
+        raise DurationError(DurationErrorCode.NO_UNIT)
     return None
 
 
@@ -142,7 +145,7 @@ def parse_duration(text: str | None, max_minutes: int = DEFAULT_MAX_MINUTES) -> 
     """Minutes for a duration typed by a person; raises ``DurationError`` with a code.
 
     Checks run in this order: ``empty`` (nothing but spaces), ``invalid`` (no accepted
-    form), ``not_positive`` (zero, a minus sign, or under half a minute), ``too_long``
+    form), ``no_unit`` (a bare number: "1" hour or minute?), ``not_positive`` (zero, a minus sign, or under half a minute), ``too_long``
     (above ``max_minutes``). See the module docstring for the accepted forms.
     """
     if max_minutes < 1:
@@ -155,7 +158,12 @@ def parse_duration(text: str | None, max_minutes: int = DEFAULT_MAX_MINUTES) -> 
     if len(cleaned) > _MAX_INPUT_LENGTH:
         raise DurationError(DurationErrorCode.INVALID, max_minutes)
     negative = cleaned.startswith("-")
-    magnitude = _parse_magnitude(cleaned[1:].lstrip() if negative else cleaned)
+    try:
+        magnitude = _parse_magnitude(cleaned[1:].lstrip() if negative else cleaned)
+    except DurationError as exc:
+        # A minus sign is wrong whatever the unit: say that, not "add a unit".
+        code = DurationErrorCode.NOT_POSITIVE if negative else exc.code
+        raise DurationError(code, max_minutes) from None
     if magnitude is None:
         raise DurationError(DurationErrorCode.INVALID, max_minutes)
     if negative or magnitude <= 0:

@@ -321,7 +321,19 @@ def expiring():
     if slug:
         council = councils.get_council_by_slug(slug)
     items = expiry.expiry_items(today, council_id=council.id if council else None)
+    # What kind of thing expires: "warranty" for a PC's warranty, else the asset's kind
+    # (certificate, licence, domain...). Offered from what is listed; anything else shows all.
+    kinds = sorted({_expiry_kind(i) for i in items})
+    kind = request.args.get("kind") or None
+    if kind in kinds:
+        items = [i for i in items if _expiry_kind(i) == kind]
+    else:
+        kind = None
     all_councils = db.session.scalars(select(Council).order_by(Council.name)).all()
     return render_template("inventory/expiring.html", expired=[i for i in items if i.days < 0],
                            soon=[i for i in items if i.days >= 0], council=council, councils=all_councils,
-                           days=expiry.EXPIRING_DAYS)
+                           days=expiry.EXPIRING_DAYS, kinds=kinds, kind=kind)
+
+
+def _expiry_kind(item) -> str:
+    return "warranty" if item.field == "warranty_until" else item.asset.kind

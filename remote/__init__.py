@@ -66,7 +66,7 @@ def init_app(app: Flask) -> None:
     from core.access import ADMIN, ALL_ROLES, register_authenticator, register_path_object
     from core.ui import NavItem, register_nav
     from inventory.models import Asset
-    from remote import alerts, api, jobs, texts, views
+    from remote import alerts, api, heartbeat, jobs, texts, views
     from remote.cli import agents_cli, remote_cli
     from remote.models import Agent, Check, HostKey
     from remote.scheduler import scheduler_cli
@@ -90,6 +90,11 @@ def init_app(app: Flask) -> None:
         remote_check_label=texts.check_label,
         remote_state_label=texts.state_label,
         remote_reason_label=texts.reason_label,
+        scheduler_job_label=texts.job_label,
+        remote_check_state=heartbeat.shown_state,
+        remote_check_summary=heartbeat.shown_summary,
+        remote_agent_status=heartbeat.shown_agent_status,
+        scheduler_status=heartbeat.status,
     )
     register_nav(app, NavItem("remote.overview", _l("Health"), frozenset(ALL_ROLES), "heart-pulse", 50),
                  NavItem("remote.job_runs", _l("Scheduler"), frozenset(ADMIN), "stopwatch", 920, menu="admin"))

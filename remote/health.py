@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 
 from extensions import db
 from inventory.models import Asset
+from remote import heartbeat
 from remote.models import Agent, Check, Result, StateChange
 
 
@@ -90,8 +91,8 @@ def council_health(council_id: int | None, *, problems_only: bool = False) -> li
         assets[check.asset_id] = check.asset
     out = []
     for asset_id, rows in by_asset.items():
-        rows.sort(key=lambda c: (STATE_ORDER.get(c.state, 9), c.source, c.kind, c.key))
-        worst = rows[0].state if rows else "unknown"
+        rows.sort(key=lambda c: (STATE_ORDER.get(heartbeat.shown_state(c), 9), c.source, c.kind, c.key))
+        worst = heartbeat.shown_state(rows[0]) if rows else "unknown"
         if problems_only and worst == "ok":
             continue
         out.append(AssetHealth(assets[asset_id], rows, agents.get(asset_id), worst))
@@ -100,12 +101,17 @@ def council_health(council_id: int | None, *, problems_only: bool = False) -> li
 
 
 def state_counts(council_id: int | None = None) -> dict[str, int]:
-    stmt = select(Check.state, func.count()).join(Asset, Asset.id == Check.asset_id).where(
+    state = Check.state
+    if heartbeat.status().stale:
+        state = case((or_(Check.key.in_(heartbeat.SCHEDULER_JUDGED_KEYS),
+                          Check.source.in_(heartbeat.SCHEDULER_JUDGED_SOURCES)), "unknown"), else_=Check.state)
+    stmt = select(state, func.count()).join(Asset, Asset.id == Check.asset_id).where(
         Check.enabled.is_(True), Asset.status != "retired")
     if council_id is not None:
         stmt = stmt.where(Check.council_id == council_id)
     counts = dict.fromkeys(("ok", "warning", "critical", "unknown"), 0)
-    counts.update(dict(db.session.execute(stmt.group_by(Check.state)).all()))
+    for name, count in db.session.execute(stmt.group_by(state)).all():
+        counts[name] = counts.get(name, 0) + count
     return counts
 
 

@@ -199,3 +199,24 @@ def _summary(key: str, p: dict) -> str:
     if key == "check_disabled":
         return _("Check turned off")
     return _("No details.")
+
+
+def job_labels() -> dict[str, object]:
+    """The scheduler's jobs as people name them (the ids stay the ids, in monospace, beside)."""
+    return {
+        "remote.ssh_round": _l("SSH checks that are due"),
+        "remote.offline": _l("Agents gone silent"),
+        "remote.alert_events": _l("Alert events not handled yet"),
+        "core.mail_outbox": _l("Sending queued mail"),
+        "inventory.expiry_reminders": _l("Expiry reminders (certificates, licences, domains, warranties)"),
+        "remote.rollups": _l("Daily roll-ups of check results"),
+        "remote.retention": _l("Clearing old results, reports and runs"),
+        "support.sla": _l("Ticket deadlines: warnings and breaches"),
+        "support.close_resolved": _l("Closing tickets resolved long ago"),
+        "reports.monthly_delivery": _l("Monthly reports: generate, archive and mail"),
+    }
+
+
+def job_label(job_id: str, fallback: str = "") -> str:
+    label = job_labels().get(job_id)
+    return str(label) if label is not None else (fallback or job_id)

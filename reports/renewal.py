@@ -33,6 +33,10 @@ class AgreementSummary:
     months_total: int
     months_done: int  # months of the agreement that have ended
     totals: Totals  # over the months that have ended
+    # Ended months with any time recorded. Averages divide by these, not by months_done: an
+    # agreement whose first 42 months were never entered here (a migration, another tool)
+    # showed "+744 %" when those months counted as zero use.
+    months_with_data: int = 0
 
     def agreed(self, mode: str) -> int:
         return self.agreement.onsite_minutes_month if mode == "onsite" else self.agreement.remote_minutes_month
@@ -41,7 +45,7 @@ class AgreementSummary:
         return self.agreed(mode) * self.months_total
 
     def average_used(self, mode: str) -> float | None:
-        return self.totals.mode(mode).used / self.months_done if self.months_done else None
+        return self.totals.mode(mode).used / self.months_with_data if self.months_with_data else None
 
 
 def agreement_summary(agreement: Agreement, today: dt.date) -> AgreementSummary:
@@ -49,7 +53,8 @@ def agreement_summary(agreement: Agreement, today: dt.date) -> AgreementSummary:
     rows = hours.usage_between(agreement.first_month, last_done, agreement.council_id) \
         if last_done >= agreement.first_month else []
     done = len(months_between(agreement.first_month, last_done))
-    return AgreementSummary(agreement, agreement.months, done, totals_of(rows))
+    with_data = sum(1 for row in rows if row.onsite.used_minutes or row.remote.used_minutes or row.travel_minutes)
+    return AgreementSummary(agreement, agreement.months, done, totals_of(rows), with_data)
 
 
 @dataclass

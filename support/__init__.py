@@ -33,6 +33,9 @@ def init_app(app: Flask) -> None:
     register_path_object("attachment_id", TicketAttachment)
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
+    # First of all before-request functions: CSRF protection reads the form, and would meet
+    # the app-wide size limit before a view could raise it.
+    app.before_request_funcs.setdefault(None, []).insert(0, tickets_views.allow_large_file_forms)
     app.cli.add_command(hours_jobs.hours_cli)
     app.cli.add_command(tickets_jobs.tickets_cli)
     thresholds.register_kinds()

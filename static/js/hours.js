@@ -14,34 +14,13 @@
     };
     radios.forEach(function (radio) { radio.addEventListener("change", syncTravel); });
     syncTravel();
-
-    // One tap for the usual durations.
-    var quick = form.querySelector(".cd-quick-durations");
-    var duration = form.querySelector(".cd-duration input");
-    if (quick && duration) {
-      quick.hidden = false;
-      quick.addEventListener("click", function (event) {
-        var button = event.target.closest("[data-duration]");
-        if (button) {
-          duration.value = button.getAttribute("data-duration");
-          duration.focus();
-        }
-      });
-    }
   }
 
-  // A subset of core/durations.py, only to preview the change of agreed hours as one types.
+  // core/durations.py's rules, ported once in durations.js (loaded before this file).
   function parseMinutes(text) {
-    var t = (text || "").replace(/\u00a0/g, " ").trim().toLowerCase().replace(",", ".");
-    var m;
-    if (!t) { return null; }
-    if ((m = t.match(/^(\d+):(\d{2})(\s*h)?$/))) { return +m[2] < 60 ? +m[1] * 60 + +m[2] : null; }
-    if ((m = t.match(/^(\d+)\s*h\s*(\d+)\s*(min|m)?$/))) { return +m[2] < 60 ? +m[1] * 60 + +m[2] : null; }
-    if ((m = t.match(/^(\d*\.?\d+)\s*(h|hs|hr|hrs|hora|horas|hores|hour|hours)\.?$/))) { return Math.round(parseFloat(m[1]) * 60); }
-    if ((m = t.match(/^(\d*\.?\d+)\s*(m|min|mins|minut|minuts|minuto|minutos|minute|minutes)\.?$/))) { return Math.round(parseFloat(m[1])); }
-    if (/^\d+$/.test(t)) { return parseInt(t, 10); }
-    if (/^\d*\.\d+$/.test(t)) { return Math.round(parseFloat(t) * 60); }
-    return null;
+    var parse = window.CouncilDesk && window.CouncilDesk.parseDuration;
+    var result = parse ? parse(text, 0) : {};
+    return result.minutes === undefined ? null : result.minutes;
   }
 
   var lang = document.documentElement.lang || "ca";

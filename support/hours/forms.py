@@ -24,13 +24,16 @@ def duration_message(exc: DurationError):
         return _l("Enter the time, e.g. 1:30, 1,5 h or 90 min.")
     if exc.code == DurationErrorCode.NOT_POSITIVE:
         return _l("The time must be more than zero.")
+    if exc.code == DurationErrorCode.NO_UNIT:
+        return _l("Say the unit: write 1 h, 60 min or 1:00.")
     if exc.code == DurationErrorCode.TOO_LONG:
         return _l("At most %(max)s.", max=duration_filter(exc.max_minutes))
     return _l("Write the time as 1:30, 1,5 h, 1.5 h or 90 min.")
 
 
 class DurationField(StringField):
-    """Free text as technicians type it ("1:30", "1,5", "1.5 h", "90 min") → `minutes`.
+    """Free text as technicians type it ("1:30", "1,5 h", "90 min") → `minutes`; a bare number
+    is refused (core.durations: "1" is an hour or a minute?).
 
     Blank gives None when the field is optional (`allow_blank`), and "0" gives 0 where zero
     makes sense (`allow_zero`): parse_duration itself only knows positive durations.

@@ -143,6 +143,11 @@ def usage_rows(agreements: Iterable[Terms], months: Iterable[dt.date], used: Use
     return rows
 
 
+# Business days of the month (office calendar) before a forecast is shown: after four days a
+# clerk saw a red "554 %" from one long visit. Before this, pages say it is too early.
+MIN_FORECAST_DAYS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class Forecast:
     """Projected month-end use of one mode from the run rate so far."""
@@ -159,8 +164,17 @@ class Forecast:
         return self.projected_minutes / self.allowance_minutes
 
     @property
+    def min_days(self) -> int:
+        return MIN_FORECAST_DAYS
+
+    @property
+    def too_early(self) -> bool:
+        """Fewer than MIN_FORECAST_DAYS business days of a month still running: no forecast."""
+        return self.elapsed_days < min(MIN_FORECAST_DAYS, self.total_days)
+
+    @property
     def over(self) -> bool:
-        return self.projected_minutes > self.allowance_minutes
+        return not self.too_early and self.projected_minutes > self.allowance_minutes
 
 
 def forecast(used: int, allowance: int, elapsed_days: int, total_days: int) -> Forecast | None:

@@ -82,12 +82,16 @@ def log():
     today = office_today()
     technicians = services.staff_users() if _is_manager() else None
     form = EntryForm(council_choices=_council_choices(today), technicians=technicians)
+    preselected = None
     if request.method == "GET":
         form.date.data = dt.date.fromisoformat(request.args["date"]) if _iso_date(request.args.get("date")) else today
         preset = request.args.get("council")
         council = db.session.scalar(select(Council).where(Council.slug == preset)) if preset else None
         recent = services.recent_council_ids(current_user, today, limit=1)
         form.council_id.data = council.id if council is not None else (recent[0] if recent else None)
+        if form.council_id.data is not None:
+            # Said beside the select: a council chosen for the user is checked, not assumed.
+            preselected = db.session.get(Council, form.council_id.data)
         if technicians is not None:
             form.technician_id.data = current_user.id
     elif form.validate_on_submit():
@@ -106,7 +110,7 @@ def log():
             if entry.date != today:
                 args["date"] = entry.date.isoformat()
             return redirect(url_for("support.log", **args))
-    return render_template("support/hours/log.html", form=form, today=today,
+    return render_template("support/hours/log.html", form=form, today=today, preselected_council=preselected,
                            recent=_recent_entries(current_user), closed=_closed_lookup())
 
 

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from accounts.forms import ConfirmForm
 from accounts.models import User
@@ -22,6 +23,7 @@ from agreements.models import Council
 from agreements.months import office_today
 from core.access import ALL_ROLES, STAFF, allow
 from core.db import utcnow
+from core.errorpages import render_error_page
 from core.errors import DomainError
 from core.i18n import duration_filter
 from core.ui import apply_errors, ui_page
@@ -143,7 +145,34 @@ def _uploaded(field) -> list[tuple[str, bytes]]:
     storage = getattr(field, "data", None)
     if storage is None or not getattr(storage, "filename", ""):
         return []
-    return [(storage.filename, storage.read())]
+    # One byte over the cap is enough for the service to refuse it: never hold a 60 MB file.
+    return [(storage.filename, storage.read(current_app.config["TICKET_ATTACHMENT_MAX_BYTES"] + 1))]
+
+
+# The forms that carry a file. Their bodies may be larger than MAX_CONTENT_LENGTH (up to
+# TICKET_FORM_MAX_BYTES), so that an oversized file comes back as a field error on the form with
+# everything typed, not as a bare 413 page that loses a clerk's whole request (lessons.md).
+FILE_FORM_ENDPOINTS = ("support.ticket_new", "support.ticket_comment")
+
+
+def allow_large_file_forms() -> None:
+    """Run before every other before-request function (CSRF reads the form)."""
+    if request.method == "POST" and request.endpoint in FILE_FORM_ENDPOINTS:
+        request.max_content_length = max(current_app.config["TICKET_FORM_MAX_BYTES"],
+                                         current_app.config["MAX_CONTENT_LENGTH"] or 0)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    """Beyond even that, nothing of the body can be read: back to the form, with the reason."""
+    if request.endpoint not in FILE_FORM_ENDPOINTS:
+        return render_error_page(413, exc=exc)
+    flash(_("The file was too large to send, so nothing was saved: attach a file of up to 10 MB and send "
+            "again."), "danger")
+    if request.endpoint == "support.ticket_comment":
+        return redirect(url_for("support.ticket", ticket_id=request.view_args["ticket_id"]) + "#reply")
+    return redirect(url_for("support.ticket_new", **({"council": request.args["council"]}
+                                                    if request.args.get("council") else {})))
 
 
 _TICKET_FORM_FIELDS = {"title": "title", "description": "description", "priority": "priority",
@@ -214,16 +243,20 @@ def ticket_new():
 
 # --- one ticket -------------------------------------------------------------------------------------
 
-def _ticket_page(ticket, *, comment_form=None, time_form=None, rating_form=None, status: int = 200):
+def _ticket_page(ticket, *, comment_form=None, note_form=None, time_form=None, rating_form=None,
+                 status: int = 200):
     staff = not _is_clerk()
     comments = services.comments_of(ticket)
     files = services.attachments_of(ticket)
     by_comment: dict[int | None, list] = {}
     for f in files:
         by_comment.setdefault(f.comment_id, []).append(f)
-    comment_form = comment_form or CommentForm(staff=staff)
+    comment_form = comment_form or CommentForm(staff=staff, formdata=None)
+    # A reply and an internal note are two forms (one a checkbox apart sent a remark to a council).
+    note_form = note_form or (CommentForm(staff=True, formdata=None) if staff else None)
     rating = ratings.rating_of(ticket)
     context = {"ticket": ticket, "comments": comments, "files": by_comment, "comment_form": comment_form,
+               "note_form": note_form, "note_open": bool(note_form is not None and note_form.errors),
                "rating": rating, "confirm": ConfirmForm(), "reopen_days": current_app.config["TICKET_REOPEN_DAYS"]}
     if staff:
         users = services.assignable_users()
@@ -266,16 +299,18 @@ def ticket(ticket_id: int):
 def ticket_comment(ticket_id: int):
     ticket = services.get_ticket(ticket_id)
     form = CommentForm(staff=not _is_clerk())
-    if not form.validate_on_submit():
-        return _ticket_page(ticket, comment_form=form)
     internal = bool(getattr(form, "internal", None) and form.internal.data)
+    # What failed goes back into the form it came from, the other one stays empty.
+    forms = {"note_form": form} if internal else {"comment_form": form}
+    if not form.validate_on_submit():
+        return _ticket_page(ticket, **forms)
     try:
         services.add_comment(ticket, form.body.data, internal=internal, actor=_actor(),
                              files=_uploaded(form.attachment))
     except DomainError as exc:
         db.session.rollback()
         _apply_ticket(form, exc)
-        return _ticket_page(services.get_ticket(ticket_id), comment_form=form)
+        return _ticket_page(services.get_ticket(ticket_id), **forms)
     flash(_("Internal note added.") if internal else _("Reply sent."), "success")
     return redirect(url_for("support.ticket", ticket_id=ticket.id) + "#conversation")
 

@@ -40,7 +40,7 @@ def _sign_in(browser, base: str, email: str, password: str):
 
 
 def _flash(page) -> str:
-    return page.locator(".alert").first.inner_text()
+    return page.locator(".alert:not(.cd-scheduler-banner)").first.inner_text()
 
 
 def test_a_ticket_from_request_to_rating_in_catalan(app, db, world, live_server, tmp_path):
@@ -85,7 +85,7 @@ def test_a_ticket_from_request_to_rating_in_catalan(app, db, world, live_server,
             clerk.get_by_label("Quin equip?").select_option(value=str(printer.id))
             clerk.get_by_label("Fitxer adjunt (opcional)").set_input_files(str(shot))
             clerk.get_by_role("button", name="Envia la petició").click()
-            expect(clerk.locator(".alert").first).to_contain_text("Gràcies. La vostra petició és la MURA-")
+            expect(clerk.locator(".alert:not(.cd-scheduler-banner)").first).to_contain_text("Gràcies. La vostra petició és la MURA-")
             reference = re.search(r"MURA-\d{4}-\d{4}", _flash(clerk)).group(0)
             expect(clerk.locator("h1")).to_have_text("La impressora de Registre no imprimeix")
             expect(clerk.locator(".badge", has_text="Rebuda")).to_be_visible()
@@ -102,7 +102,7 @@ def test_a_ticket_from_request_to_rating_in_catalan(app, db, world, live_server,
             expect(tech.locator(".badge", has_text="Nova")).to_be_visible()
             expect(tech.get_by_text("Secretaria de Mura", exact=False).first).to_be_visible()
             tech.get_by_role("button", name="Me n'encarrego").click()
-            expect(tech.locator(".alert").first).to_contain_text(f"{reference} és vostra.")
+            expect(tech.locator(".alert:not(.cd-scheduler-banner)").first).to_contain_text(f"{reference} és vostra.")
             expect(tech.locator(".badge", has_text="Assignada")).to_be_visible()
             # The screenshot downloads as a file, intact.
             with tech.expect_download() as download:
@@ -111,8 +111,8 @@ def test_a_ticket_from_request_to_rating_in_catalan(app, db, world, live_server,
             assert Path(download.value.path()).read_bytes() == SCREENSHOT
             # A public reply.
             tech.get_by_label("La vostra resposta").fill("Bon dia, és el fusor. Ja l'hem canviat en remot.")
-            tech.get_by_role("button", name="Envia", exact=True).click()
-            expect(tech.locator(".alert").first).to_contain_text("S'ha enviat la resposta.")
+            tech.get_by_role("button", name="Envia a l'ajuntament", exact=True).click()
+            expect(tech.locator(".alert:not(.cd-scheduler-banner)").first).to_contain_text("S'ha enviat la resposta.")
             expect(tech.locator(".badge", has_text="En curs").first).to_be_visible()
             # 45 minutes, straight into the hours ledger.
             tech.locator("summary", has_text="Registra temps").click()
@@ -120,10 +120,10 @@ def test_a_ticket_from_request_to_rating_in_catalan(app, db, world, live_server,
             time_form.locator("label", has_text="En remot").click()
             time_form.get_by_label("Temps treballat").fill("45 min")
             time_form.get_by_role("button", name="Registra temps").click()
-            expect(tech.locator(".alert").first).to_contain_text(f"S'han registrat 45 min a {reference}.")
+            expect(tech.locator(".alert:not(.cd-scheduler-banner)").first).to_contain_text(f"S'han registrat 45 min a {reference}.")
             expect(tech.get_by_text("Total: 45 min")).to_be_visible()
             tech.get_by_role("button", name="Marca-la com a resolta").click()
-            expect(tech.locator(".alert").first).to_contain_text("L'estat ha canviat a «Resolta».")
+            expect(tech.locator(".alert:not(.cd-scheduler-banner)").first).to_contain_text("L'estat ha canviat a «Resolta».")
             expect(tech.locator(".badge", has_text="Resolta").first).to_be_visible()
 
             # --- the clerk reads the reply, confirms and rates -----------------------------------
@@ -133,13 +133,13 @@ def test_a_ticket_from_request_to_rating_in_catalan(app, db, world, live_server,
             expect(clerk.locator(".badge", has_text="Resolta: confirmeu-ho, si us plau")).to_be_visible()
             expect(clerk.get_by_role("heading", name="S'ha resolt?")).to_be_visible()
             clerk.get_by_role("button", name="Sí, ja funciona").click()
-            expect(clerk.locator(".alert").first).to_contain_text("Gràcies per confirmar-ho. La petició s'ha tancat.")
+            expect(clerk.locator(".alert:not(.cd-scheduler-banner)").first).to_contain_text("Gràcies per confirmar-ho. La petició s'ha tancat.")
             expect(clerk.locator(".badge", has_text="Tancada")).to_be_visible()
             expect(clerk.get_by_role("heading", name="La vostra valoració")).to_be_visible()
             clerk.locator(".cd-stars label", has_text="5").click()
             clerk.get_by_label("Ens voleu dir alguna cosa? (opcional)").fill("Molt ràpids, gràcies!")
             clerk.get_by_role("button", name="Envia la valoració").click()
-            expect(clerk.locator(".alert").first).to_contain_text("Gràcies per la valoració!")
+            expect(clerk.locator(".alert:not(.cd-scheduler-banner)").first).to_contain_text("Gràcies per la valoració!")
             expect(clerk.get_by_text("Molt ràpids, gràcies!")).to_be_visible()
             expect(clerk.get_by_label("5 de 5")).to_be_visible()
             # Her list says it in everyday words.

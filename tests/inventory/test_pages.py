@@ -299,3 +299,22 @@ def test_staff_can_use_every_inventory_page(world, client_for, add_asset, role):
                 f"/assets/{asset.id}/edit", f"/councils/{world.council_a.slug}/assets/new",
                 f"/councils/{world.council_a.slug}/assets/import", "/expiring"):
         assert client.get(url).status_code == 200, url
+
+
+def test_expiring_page_filters_by_kind_and_shows_it_on_a_phone(world, client_for, add_asset):
+    today = services.office_today()
+    add_asset(kind="certificate", name="T-CAT secretaria", expires_on=today + dt.timedelta(days=40))
+    add_asset(kind="certificate", name="T-CAT alcaldia", expires_on=today + dt.timedelta(days=10))
+    add_asset(kind="domain", name="mura.cat", expires_on=today + dt.timedelta(days=5))
+    add_asset(kind="desktop", name="PC Registre", warranty_until=today + dt.timedelta(days=20))
+    client = client_for(world.manager)
+    page = text(client.get("/expiring"))
+    assert '<option value="warranty">' in page and '<option value="certificate">' in page
+    certificates = text(client.get("/expiring?kind=certificate"))
+    assert "T-CAT secretaria" in certificates and "mura.cat" not in certificates and "PC Registre" not in certificates
+    assert certificates.index("T-CAT alcaldia") < certificates.index("T-CAT secretaria")  # by date
+    warranties = text(client.get("/expiring?kind=warranty"))
+    assert "PC Registre" in warranties and "T-CAT" not in warranties
+    # The kind is said on a phone too, where the "What" column is hidden.
+    assert '<span class="d-sm-none"> · ' in warranties
+    assert "mura.cat" in text(client.get("/expiring?kind=bogus"))  # an unknown kind filters nothing

@@ -70,8 +70,10 @@ def test_comparison_with_the_previous_agreement(history):
     months_done = len(months_between(history["current"].first_month, add_months(month_start(history["today"]), -1)))
     assert cur.months_done == months_done
     assert cur.totals.onsite.used == sum(ONSITE)
-    assert cur.average_used("onsite") == pytest.approx(sum(ONSITE) / months_done)
-    assert comparison.used_change("onsite") == pytest.approx((sum(ONSITE) / months_done - 150) / 150)
+    # Only the months with time recorded count towards the average (the first two have none).
+    assert months_done == 14 and cur.months_with_data == 12 and prev.months_with_data == 12
+    assert cur.average_used("onsite") == pytest.approx(sum(ONSITE) / 12)
+    assert comparison.used_change("onsite") == pytest.approx((sum(ONSITE) / 12 - 150) / 150)
     assert cur.agreed_total("onsite") == 240 * 24
 
 
@@ -133,3 +135,25 @@ def test_the_council_and_agreement_pages_lead_to_their_reports(history, world, c
         agreement_page = client.get(f"/agreements/{agreement.id}").get_data(as_text=True)
         assert f'href="/reports/agreements/{agreement.id}"' in agreement_page
         assert client.get(f"/reports/agreements/{agreement.id}").status_code == 200
+
+
+def test_the_comparison_skips_months_without_data_and_says_how_many(history, db, world, client_for, english):
+    """A previous agreement with time recorded in 3 of its 12 months: its average is over those
+    3 (not a 12-month average that makes the change look like +300 %), and the page says so."""
+    from sqlalchemy import delete
+
+    from reports import renewal
+    from support.hours.models import TimeEntry
+
+    year = history["today"].year - 2
+    db.session.execute(delete(TimeEntry).where(TimeEntry.month >= dt.date(year, 4, 1),
+                                               TimeEntry.month <= dt.date(year, 12, 1)))
+    db.session.commit()
+    comparison = renewal.compare_with_previous(history["current"], history["today"])
+    prev = comparison.previous
+    assert (prev.months_done, prev.months_with_data) == (12, 3)
+    assert prev.average_used("onsite") == 150
+    assert comparison.used_change("onsite") == pytest.approx((sum(ONSITE) / 12 - 150) / 150)
+    with time_machine.travel(dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC), tick=False):
+        page = client_for(world.manager).get(f"/reports/agreements/{history['current'].id}").get_data(as_text=True)
+    assert "based on 3 months with data" in page and "based on 12 months with data" in page

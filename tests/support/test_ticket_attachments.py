@@ -197,11 +197,13 @@ def test_upload_from_the_pages_with_a_request_and_a_reply(app, db, world, client
     comment_files = [f for f in services.attachments_of(ticket) if f.comment_id is not None]
     assert [(f.filename, f.internal) for f in comment_files] == [("manual.pdf", False)]
     assert "manual.pdf" in clerk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
-    # A file too large for the request itself: the page says how large files may be.
+    # A file larger than the app-wide request limit: the reply comes back with its text and the
+    # reason beside the file field (issue 13: a bare 413 page lost what was typed).
     resp = clerk.post(f"/tickets/{ticket.id}/comments", data={
         "body": "Big", "attachment": (io.BytesIO(PDF + b"0" * (12 * 1024 * 1024)), "big.pdf")},
         content_type="multipart/form-data")
-    assert resp.status_code == 413 and "Files can be up to 10 MB." in resp.get_data(as_text=True)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "Files can be up to 10 MB." in html and "Big</textarea>" in html
 
 
 def test_a_failed_commit_leaves_no_file_behind(app, db, world, open_ticket, monkeypatch):
