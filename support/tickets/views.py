@@ -223,7 +223,9 @@ def _ticket_page(ticket, *, comment_form=None, time_form=None, rating_form=None,
         by_comment.setdefault(f.comment_id, []).append(f)
     comment_form = comment_form or CommentForm(staff=staff)
     rating = ratings.rating_of(ticket)
+    posted = request.args.get("posted", type=int)
     context = {"ticket": ticket, "comments": comments, "files": by_comment, "comment_form": comment_form,
+               "posted": posted if any(c.id == posted for c in comments) else None,
                "rating": rating, "confirm": ConfirmForm(), "reopen_days": current_app.config["TICKET_REOPEN_DAYS"]}
     if staff:
         users = services.assignable_users()
@@ -270,14 +272,16 @@ def ticket_comment(ticket_id: int):
         return _ticket_page(ticket, comment_form=form)
     internal = bool(getattr(form, "internal", None) and form.internal.data)
     try:
-        services.add_comment(ticket, form.body.data, internal=internal, actor=_actor(),
-                             files=_uploaded(form.attachment))
+        comment = services.add_comment(ticket, form.body.data, internal=internal, actor=_actor(),
+                                       files=_uploaded(form.attachment))
     except DomainError as exc:
         db.session.rollback()
         _apply_ticket(form, exc)
         return _ticket_page(services.get_ticket(ticket_id), comment_form=form)
     flash(_("Internal note added.") if internal else _("Reply sent."), "success")
-    return redirect(url_for("support.ticket", ticket_id=ticket.id) + "#conversation")
+    # On a phone the flash at the top is screens away from the reply: land on the new message,
+    # which says it was sent (`posted`).
+    return redirect(url_for("support.ticket", ticket_id=ticket.id, posted=comment.id) + f"#comment-{comment.id}")
 
 
 @bp.post("/tickets/<int:ticket_id>/status")
