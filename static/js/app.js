@@ -31,6 +31,11 @@
     });
     table.classList.add("cd-stacked");
   });
+  // A table wider than its box scrolls sideways; keyboard users reach that scroll only if the
+  // box can take the focus.
+  document.querySelectorAll(".table-responsive").forEach(function (box) {
+    if (box.scrollWidth > box.clientWidth && !box.hasAttribute("tabindex")) { box.tabIndex = 0; }
+  });
   // The council picker in the user form only matters for clerks.
   var role = document.querySelector("[data-toggle-council]");
   var council = document.getElementById("council_id");
