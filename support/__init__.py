@@ -52,5 +52,8 @@ def init_app(app: Flask) -> None:
         NavItem("support.dashboard", _l("Hours"), frozenset(STAFF), "clock-history", 10, key="hours"),
         NavItem("support.log", _l("Log hours"), frozenset(STAFF), "plus-circle", 11, menu="hours"),
     )
-    # The office dashboard is where managers and technicians start; clerks keep their council.
-    register_home(app, "support.dashboard", "manager", "technician")
+    # Managers start on the office dashboard; technicians, often on a phone, on the ticket queue
+    # (the dashboard's wide table of councils is the manager's question, not theirs); clerks
+    # keep their council.
+    register_home(app, "support.dashboard", "manager")
+    register_home(app, "support.tickets", "technician")

@@ -255,8 +255,10 @@ def _ticket_page(ticket, *, comment_form=None, note_form=None, time_form=None, r
     # A reply and an internal note are two forms (one a checkbox apart sent a remark to a council).
     note_form = note_form or (CommentForm(staff=True, formdata=None) if staff else None)
     rating = ratings.rating_of(ticket)
+    posted = request.args.get("posted", type=int)
     context = {"ticket": ticket, "comments": comments, "files": by_comment, "comment_form": comment_form,
                "note_form": note_form, "note_open": bool(note_form is not None and note_form.errors),
+               "posted": posted if any(c.id == posted for c in comments) else None,
                "rating": rating, "confirm": ConfirmForm(), "reopen_days": current_app.config["TICKET_REOPEN_DAYS"]}
     if staff:
         users = services.assignable_users()
@@ -305,14 +307,16 @@ def ticket_comment(ticket_id: int):
     if not form.validate_on_submit():
         return _ticket_page(ticket, **forms)
     try:
-        services.add_comment(ticket, form.body.data, internal=internal, actor=_actor(),
-                             files=_uploaded(form.attachment))
+        comment = services.add_comment(ticket, form.body.data, internal=internal, actor=_actor(),
+                                       files=_uploaded(form.attachment))
     except DomainError as exc:
         db.session.rollback()
         _apply_ticket(form, exc)
         return _ticket_page(services.get_ticket(ticket_id), **forms)
     flash(_("Internal note added.") if internal else _("Reply sent."), "success")
-    return redirect(url_for("support.ticket", ticket_id=ticket.id) + "#conversation")
+    # On a phone the flash at the top is screens away from the reply: land on the new message,
+    # which says it was sent (`posted`).
+    return redirect(url_for("support.ticket", ticket_id=ticket.id, posted=comment.id) + f"#comment-{comment.id}")
 
 
 @bp.post("/tickets/<int:ticket_id>/status")

@@ -46,10 +46,12 @@ def log_form(council, day, **overrides):
 
 # --- home and dashboard -------------------------------------------------------------------------
 
-def test_home_leads_staff_to_the_dashboard_and_clerks_to_their_council(world, client_for):
-    for user in (world.manager, world.technician):
-        resp = client_for(user).get("/")
-        assert resp.status_code == 302 and resp.headers["Location"].endswith("/hours")
+def test_home_leads_managers_to_the_dashboard_technicians_to_the_queue_and_clerks_to_their_council(
+        world, client_for):
+    resp = client_for(world.manager).get("/")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/hours")
+    resp = client_for(world.technician).get("/")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/tickets")
     resp = client_for(world.clerk_a).get("/", follow_redirects=True)
     assert resp.request.path == f"/councils/{world.council_a.slug}"
     assert client_for(world.clerk_a).get("/hours").status_code == 403
