@@ -23,6 +23,7 @@ from accounts import audit
 from accounts.models import AuditEntry, User
 from agreements.models import Council
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.text import text_problem
 from extensions import db
 from inventory.expiry import EXPIRING_DAYS, office_today
 from inventory.models import KIND_CODES, KINDS, MEDIA, STATUSES, Asset, AssetReminder
@@ -63,10 +64,6 @@ class FieldError(ValueError):
         self.message = message  # lazy: rendered in the language of whoever reads it
 
 
-# Control characters have no business in an inventory, and PostgreSQL refuses NUL in text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def _too_long(limit: int):
     return _l("Too long: at most %(n)d characters.", n=limit)
 
@@ -78,8 +75,9 @@ def _line(limit: int) -> Callable:
         if not isinstance(value, str):
             raise FieldError(_l("Must be text."))
         if not value.isprintable():
-            if _CONTROL.search(value):
-                raise FieldError(_l("Contains control characters."))
+            problem = text_problem(value, multiline=True)
+            if problem is not None:
+                raise FieldError(problem)
             # One line: tabs and newlines pasted from a spreadsheet become single spaces.
             value = " ".join(value.split())
         elif "  " in value or value[:1] == " " or value[-1:] == " ":
@@ -95,8 +93,9 @@ def _clean_notes(value):
         return ""
     if not isinstance(value, str):
         raise FieldError(_l("Must be text."))
-    if _CONTROL.search(value):
-        raise FieldError(_l("Contains control characters."))
+    problem = text_problem(value, multiline=True)
+    if problem is not None:
+        raise FieldError(problem)
     value = value.replace("\r\n", "\n").strip()
     if len(value) > TEXT_LIMITS["notes"]:
         raise FieldError(_too_long(TEXT_LIMITS["notes"]))
@@ -108,8 +107,9 @@ def _clean_tag(value):
         raise FieldError(_l("This field is required."))
     if not isinstance(value, str):
         raise FieldError(_l("Must be text."))
-    if _CONTROL.search(value):
-        raise FieldError(_l("Contains control characters."))
+    problem = text_problem(value, multiline=True)
+    if problem is not None:
+        raise FieldError(problem)
     # Upper case, so that "mura-pc-004" and "MURA-PC-004" are one tag: labels are read aloud
     # on the phone and typed by hand, and a re-import must find the asset either way.
     value = " ".join(value.split()).upper()
