@@ -143,6 +143,10 @@ class DefaultConfig:
     # SSH rounds: how often the due checks are collected, the default interval of a check,
     # the pool (lessons.md: fan-out saturates near 16 threads on 2 cores) and the connections
     # to one host:port at once (sshd's MaxStartups).
+    # SSH check hosts in loopback (127/8, ::1, localhost) or link-local ranges (169.254/16,
+    # fe80::/10) are refused unless the administrators allow them here (the tests' sshd
+    # listens on loopback, so their configuration does).
+    REMOTE_SSH_ALLOW_LOCAL_HOSTS = False
     REMOTE_SSH_ROUND_SECONDS = 60
     REMOTE_SSH_DEFAULT_INTERVAL = 300
     REMOTE_SSH_WORKERS = 16

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts import audit
 from accounts.models import AuditEntry, User
 from agreements.models import Council
+from core.access import STAFF
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.text import text_problem
 from extensions import db
@@ -414,9 +415,20 @@ LIST_SORTS = {
 }
 
 
-def history(asset: Asset):
-    """The audit entries of an asset, as a statement the caller orders or pages (newest first)."""
-    return select(AuditEntry).where(AuditEntry.object_type == "asset", AuditEntry.object_id == str(asset.id))
+# History entries only the office sees: how its SSH checks reach a machine (host, port, user,
+# key fingerprint) and the host keys it pinned or refused. The monitoring page refuses them to
+# clerks; the history must not hand them out either.
+STAFF_ONLY_HISTORY_PREFIXES = ("ssh_", "host_key_")
+
+
+def history(asset: Asset, viewer: User | None = None):
+    """The audit entries of an asset that `viewer` may read, as a statement the caller orders
+    or pages (newest first); a clerk (or no viewer) never gets the office-only ones."""
+    stmt = select(AuditEntry).where(AuditEntry.object_type == "asset", AuditEntry.object_id == str(asset.id))
+    if viewer is None or viewer.role not in STAFF:
+        for prefix in STAFF_ONLY_HISTORY_PREFIXES:
+            stmt = stmt.where(AuditEntry.action.not_like(f"{prefix.replace('_', '/_')}%", escape="/"))
+    return stmt
 
 
 def reminders_sent(asset: Asset, limit: int = 20) -> list[AssetReminder]:

@@ -179,7 +179,7 @@ def export_council_assets(slug: str, fmt: str):
 @allow(*ALL_ROLES)
 def asset(asset_id: int):
     asset = services.get_asset(asset_id)
-    history = ui_page(services.history(asset), [AuditEntry.created_at, AuditEntry.id], descending=True,
+    history = ui_page(services.history(asset, _actor()), [AuditEntry.created_at, AuditEntry.id], descending=True,
                       limit=50, param="history")
     reminders = services.reminders_sent(asset) if current_user.is_staff else []
     shown = _shown_fields(asset.kind, asset)
