@@ -38,7 +38,7 @@ def test_ssh_hosts_in_loopback_or_link_local_ranges_are_refused(app, world, host
     assert ssh_settings.save_ssh_settings(asset, values, actor=world.technician).host
 
 
-def test_ssh_host_form_shows_the_refusal(app, world, client_for):
+def test_ssh_host_form_shows_the_refusal(app, world, client_for, english):
     asset_id = samples(world, "a")["asset_id"]
     app.config["REMOTE_SSH_ALLOW_LOCAL_HOSTS"] = False
     try:
