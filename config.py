@@ -129,6 +129,9 @@ class DefaultConfig:
     REMOTE_AGENT_MAX_BODY = 256 * 1024
     # A report collected this far ahead of the server's clock is stamped with the arrival time.
     REMOTE_AGENT_CLOCK_TOLERANCE_SECONDS = 300
+    # Disk checks an agent may create on one asset: a report may name 64 mounts, and each
+    # unseen one became a check (and a full one a ticket): one token could flood the office.
+    REMOTE_AGENT_MAX_DISK_CHECKS = 32
     # Not below 3 agents silent at once: that is the network or this server, not the machines.
     REMOTE_OFFLINE_SUPPRESS_MIN_AGENTS = 3
     REMOTE_ENROLL_RATE_LIMIT = "30 per minute"
