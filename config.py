@@ -129,6 +129,9 @@ class DefaultConfig:
     REMOTE_AGENT_MAX_BODY = 256 * 1024
     # A report collected this far ahead of the server's clock is stamped with the arrival time.
     REMOTE_AGENT_CLOCK_TOLERANCE_SECONDS = 300
+    # Disk checks an agent may create on one asset: a report may name 64 mounts, and each
+    # unseen one became a check (and a full one a ticket): one token could flood the office.
+    REMOTE_AGENT_MAX_DISK_CHECKS = 32
     # Not below 3 agents silent at once: that is the network or this server, not the machines.
     REMOTE_OFFLINE_SUPPRESS_MIN_AGENTS = 3
     REMOTE_ENROLL_RATE_LIMIT = "30 per minute"
@@ -143,6 +146,10 @@ class DefaultConfig:
     # SSH rounds: how often the due checks are collected, the default interval of a check,
     # the pool (lessons.md: fan-out saturates near 16 threads on 2 cores) and the connections
     # to one host:port at once (sshd's MaxStartups).
+    # SSH check hosts in loopback (127/8, ::1, localhost) or link-local ranges (169.254/16,
+    # fe80::/10) are refused unless the administrators allow them here (the tests' sshd
+    # listens on loopback, so their configuration does).
+    REMOTE_SSH_ALLOW_LOCAL_HOSTS = False
     REMOTE_SSH_ROUND_SECONDS = 60
     REMOTE_SSH_DEFAULT_INTERVAL = 300
     REMOTE_SSH_WORKERS = 16

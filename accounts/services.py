@@ -17,6 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from accounts import audit, passwords, sessions, throttle, tokens
 from accounts.models import LANGUAGE_CHOICES, ROLE_CHOICES, User, UserSession
 from agreements.models import Council
+from core import notify
 from core.db import utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
 from extensions import db
@@ -142,6 +143,9 @@ def update_user(user: User, *, actor: User, name: str | None = None, email: str 
         user.email = email
     if name is not None:
         user.name = name.strip()[:120] or user.name
+    if user.role == "clerk" and (new_role != "clerk" or new_council != user.council_id):
+        # What they read and were about to receive of the council they leave stays behind.
+        notify.leave_council(user, new_council)
     user.role = new_role
     user.council_id = new_council
     user.preferred_language = preferred_language

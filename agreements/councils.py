@@ -20,6 +20,7 @@ from accounts import audit
 from accounts.models import User
 from agreements.models import CODE_PATTERN, SLUG_PATTERN, Council
 from core.errors import Conflict, ValidationFailed
+from core.text import has_hidden_characters
 from core.timezones import is_council_timezone
 from extensions import db
 
@@ -79,9 +80,7 @@ def _clean_council(values: dict, *, creating: bool, current_timezone: str | None
     # may have lines.
     for key in ("name", "comarca", "address"):
         value = out.get(key)
-        allowed = "\n\r\t" if key == "address" else ""
-        if isinstance(value, str) and any(unicodedata.category(c) in ("Cc", "Cf") and c not in allowed
-                                          for c in value):
+        if isinstance(value, str) and has_hidden_characters(value, multiline=key == "address"):
             errors[key] = _l("Contains control characters.")
     if (creating or "name" in out) and "name" not in errors:
         if not out.get("name"):

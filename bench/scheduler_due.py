@@ -94,7 +94,8 @@ def prepare(url: str, sshd, count: int, due: dt.datetime) -> None:
     from app import create_app
 
     app = create_app({"ENV_NAME": "production", "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET,
-                      "SSH_KEY_ENCRYPTION_KEYS": os.environ["BENCH_FERNET_KEY"]})
+                      "SSH_KEY_ENCRYPTION_KEYS": os.environ["BENCH_FERNET_KEY"],
+                      "REMOTE_SSH_ALLOW_LOCAL_HOSTS": True})  # the bench's sshd is on loopback
     with app.app_context():
         upgrade(revision="heads")
         from agreements import councils

@@ -38,14 +38,15 @@ def register_attachments(kind: str, provider: Callable) -> None:
     _attachment_providers[kind] = provider
 
 
-def queue(to_address: str, subject: str, body_text: str, *, language: str = "ca", kind: str = "") -> OutboxMail | None:
+def queue(to_address: str, subject: str, body_text: str, *, language: str = "ca", kind: str = "",
+          council_id: int | None = None) -> OutboxMail | None:
     to_address = (to_address or "").strip()
     if not to_address or "@" not in to_address:
         return None
     # A header line must not carry a newline: it would let text smuggle in headers.
     subject = " ".join(subject.split())[:300]
     mail = OutboxMail(to_address=to_address[:254], subject=subject, body_text=body_text,
-                      language=language, kind=kind)
+                      language=language, kind=kind, council_id=council_id)
     db.session.add(mail)
     if has_request_context():
         g.councildesk_mail_queued = True

@@ -31,6 +31,9 @@ class Notification(db.Model):
     params: Mapped[dict] = mapped_column(JSONType, default=dict)
     link: Mapped[str | None] = mapped_column(String(300))
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The council whose data it speaks of, if any: a clerk moved to another council must stop
+    # reading the old one's (core.notify.leave_council).
+    council_id: Mapped[int | None] = mapped_column(ForeignKey("councils.id", ondelete="SET NULL"), index=True)
 
 
 class OutboxMail(db.Model):
@@ -46,6 +49,8 @@ class OutboxMail(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     to_address: Mapped[str] = mapped_column(String(254))
+    # As on notifications: a queued mail about a council a clerk has left is dropped.
+    council_id: Mapped[int | None] = mapped_column(ForeignKey("councils.id", ondelete="SET NULL"), index=True)
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(5), default="ca")

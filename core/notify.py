@@ -75,16 +75,20 @@ def _mail_text(kind: str, params: dict, link: str | None) -> tuple[str, str]:
     return title, "\n".join(parts)
 
 
-def mail_in(language: str, to_address: str, kind: str, params: dict, link: str | None = None) -> None:
+def mail_in(language: str, to_address: str, kind: str, params: dict, link: str | None = None, *,
+            council_id: int | None = None) -> None:
     """Queue a mail to an address (a council contact, say) written in `language`."""
     with force_locale(language or current_app.config["BABEL_DEFAULT_LOCALE"]):
         subject, body = _mail_text(kind, params, link)
-    mail.queue(to_address, subject, body, language=language, kind=kind)
+    mail.queue(to_address, subject, body, language=language, kind=kind, council_id=council_id)
 
 
 def notify_users(users: Iterable, kind: str, params: dict, *, link: str | None = None,
-                 send_mail: bool = True) -> list[Notification]:
-    """In-app notification for each user, and a mail in each one's language."""
+                 send_mail: bool = True, council_id: int | None = None) -> list[Notification]:
+    """In-app notification for each user, and a mail in each one's language.
+
+    `council_id` names the council the news is about, so that a clerk who leaves it stops
+    seeing it (`leave_council`)."""
     created = []
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
     seen = set()
@@ -92,12 +96,33 @@ def notify_users(users: Iterable, kind: str, params: dict, *, link: str | None =
         if user is None or user.id in seen or not user.active:
             continue
         seen.add(user.id)
-        note = Notification(user_id=user.id, kind=kind, params=dict(params), link=link)
+        note = Notification(user_id=user.id, kind=kind, params=dict(params), link=link, council_id=council_id)
         db.session.add(note)
         created.append(note)
         if send_mail and user.email:
-            mail_in(user.preferred_language or default, user.email, kind, params, link)
+            mail_in(user.preferred_language or default, user.email, kind, params, link, council_id=council_id)
     return created
+
+
+def leave_council(user, keep_council_id: int | None) -> tuple[int, int]:
+    """A user no longer belongs to their council (moved, or no longer a clerk): remove their
+    notifications about any other council than `keep_council_id` and drop the mail about it
+    still queued for them. Returns (notifications removed, mails dropped). The caller commits."""
+    from sqlalchemy import delete
+
+    from core.models import OutboxMail
+
+    other = Notification.council_id.is_not(None)
+    if keep_council_id is not None:
+        other = other & (Notification.council_id != keep_council_id)
+    notes = db.session.execute(delete(Notification).where(Notification.user_id == user.id, other)).rowcount
+    mails = 0
+    if user.email:
+        queued = OutboxMail.council_id.is_not(None) & OutboxMail.sent_at.is_(None)
+        if keep_council_id is not None:
+            queued = queued & (OutboxMail.council_id != keep_council_id)
+        mails = db.session.execute(delete(OutboxMail).where(OutboxMail.to_address == user.email, queued)).rowcount
+    return notes or 0, mails or 0
 
 
 def link_for(endpoint: str, **values) -> str | None:

@@ -48,8 +48,9 @@ def _headers(response):
             headers.remove("Set-Cookie")
             for c in cookies:
                 headers.add("Set-Cookie", c + "; Secure" if c.startswith("remember_token=") and "; Secure" not in c else c)
-    if response.mimetype == "text/html":
-        # Pages show data of one user; no shared cache may keep them.
+    if response.mimetype == "text/html" or request.path.startswith("/api/"):
+        # Pages and API answers show data of one user; no cache may keep them (an archived
+        # report's file, immutable and private, says so itself).
         headers.setdefault("Cache-Control", "no-store")
     return response
 

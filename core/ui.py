@@ -146,11 +146,16 @@ class UiPage:
 
 
 def ui_page(stmt, order_by, *, descending: bool = False, limit: int = 50, session=None,
-            param: str = "after") -> UiPage:
-    """Keyset pagination for pages: the same mechanism as the API, with links instead of cursors."""
+            param: str = "after", carry=None) -> UiPage:
+    """Keyset pagination for pages: the same mechanism as the API, with links instead of cursors.
+
+    The links keep the page's query arguments: those named in `carry` (the filters the page
+    reads) when given, and never one that `url_for` would take as its own or as a path
+    argument (`endpoint`, `_method`, `slug`...: each was a 500)."""
     from flask import url_for
 
     from core.api import ApiAbort
+    from core.inputs import url_args
     from core.keyset import keyset_page
     from extensions import db
 
@@ -160,7 +165,8 @@ def ui_page(stmt, order_by, *, descending: bool = False, limit: int = 50, sessio
     except ApiAbort:  # a stale or edited link: start again from the first page
         page = keyset_page(session or db.session, stmt, order_by, limit, None, descending)
         cursor = None
-    args = {k: v for k, v in request.args.items() if k != param}
+    path_args = {a for rule in current_app.url_map.iter_rules(request.endpoint) for a in rule.arguments}
+    args = url_args(request.args, carry, path_args=path_args | {param})
     view_args = dict(request.view_args or {})
     next_url = url_for(request.endpoint, **view_args, **args, **{param: page.next_cursor}) if page.next_cursor else None
     first_url = url_for(request.endpoint, **view_args, **args) if cursor else None

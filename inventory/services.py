@@ -22,7 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from accounts import audit
 from accounts.models import AuditEntry, User
 from agreements.models import Council
+from core.access import STAFF
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.text import text_problem
 from extensions import db
 from inventory.expiry import EXPIRING_DAYS, office_today
 from inventory.models import KIND_CODES, KINDS, MEDIA, STATUSES, Asset, AssetReminder
@@ -63,10 +65,6 @@ class FieldError(ValueError):
         self.message = message  # lazy: rendered in the language of whoever reads it
 
 
-# Control characters have no business in an inventory, and PostgreSQL refuses NUL in text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def _too_long(limit: int):
     return _l("Too long: at most %(n)d characters.", n=limit)
 
@@ -78,8 +76,9 @@ def _line(limit: int) -> Callable:
         if not isinstance(value, str):
             raise FieldError(_l("Must be text."))
         if not value.isprintable():
-            if _CONTROL.search(value):
-                raise FieldError(_l("Contains control characters."))
+            problem = text_problem(value, multiline=True)
+            if problem is not None:
+                raise FieldError(problem)
             # One line: tabs and newlines pasted from a spreadsheet become single spaces.
             value = " ".join(value.split())
         elif "  " in value or value[:1] == " " or value[-1:] == " ":
@@ -95,8 +94,9 @@ def _clean_notes(value):
         return ""
     if not isinstance(value, str):
         raise FieldError(_l("Must be text."))
-    if _CONTROL.search(value):
-        raise FieldError(_l("Contains control characters."))
+    problem = text_problem(value, multiline=True)
+    if problem is not None:
+        raise FieldError(problem)
     value = value.replace("\r\n", "\n").strip()
     if len(value) > TEXT_LIMITS["notes"]:
         raise FieldError(_too_long(TEXT_LIMITS["notes"]))
@@ -108,8 +108,9 @@ def _clean_tag(value):
         raise FieldError(_l("This field is required."))
     if not isinstance(value, str):
         raise FieldError(_l("Must be text."))
-    if _CONTROL.search(value):
-        raise FieldError(_l("Contains control characters."))
+    problem = text_problem(value, multiline=True)
+    if problem is not None:
+        raise FieldError(problem)
     # Upper case, so that "mura-pc-004" and "MURA-PC-004" are one tag: labels are read aloud
     # on the phone and typed by hand, and a re-import must find the asset either way.
     value = " ".join(value.split()).upper()
@@ -414,9 +415,20 @@ LIST_SORTS = {
 }
 
 
-def history(asset: Asset):
-    """The audit entries of an asset, as a statement the caller orders or pages (newest first)."""
-    return select(AuditEntry).where(AuditEntry.object_type == "asset", AuditEntry.object_id == str(asset.id))
+# History entries only the office sees: how its SSH checks reach a machine (host, port, user,
+# key fingerprint) and the host keys it pinned or refused. The monitoring page refuses them to
+# clerks; the history must not hand them out either.
+STAFF_ONLY_HISTORY_PREFIXES = ("ssh_", "host_key_")
+
+
+def history(asset: Asset, viewer: User | None = None):
+    """The audit entries of an asset that `viewer` may read, as a statement the caller orders
+    or pages (newest first); a clerk (or no viewer) never gets the office-only ones."""
+    stmt = select(AuditEntry).where(AuditEntry.object_type == "asset", AuditEntry.object_id == str(asset.id))
+    if viewer is None or viewer.role not in STAFF:
+        for prefix in STAFF_ONLY_HISTORY_PREFIXES:
+            stmt = stmt.where(AuditEntry.action.not_like(f"{prefix.replace('_', '/_')}%", escape="/"))
+    return stmt
 
 
 def reminders_sent(asset: Asset, limit: int = 20) -> list[AssetReminder]:

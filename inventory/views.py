@@ -15,6 +15,7 @@ from core.access import ALL_ROLES, STAFF, allow
 from core.csvsafe import delimiter_for
 from core.errors import DomainError
 from core.i18n import locale_code
+from core.inputs import url_args
 from core.ui import apply_errors, ui_page
 from extensions import db
 from inventory import expiry, exporter, importer, labels, services, uploads
@@ -96,10 +97,13 @@ class Filters:
         return {k: v for k, v in values.items() if v}
 
 
+LIST_ARGS = ("kind", "status", "expiring", "q", "sort")
+
+
 def _list(council: Council | None):
     filters = Filters.from_request()
     columns, descending = services.LIST_SORTS[filters.sort]
-    page = ui_page(filters.statement(council), list(columns), descending=descending, limit=50)
+    page = ui_page(filters.statement(council), list(columns), descending=descending, limit=50, carry=LIST_ARGS)
     kind_counts = {}
     if council is not None:
         kind_counts = dict(db.session.execute(
@@ -116,9 +120,9 @@ def _list(council: Council | None):
 @bp.get("/assets")
 @allow(*ALL_ROLES)
 def assets():
-    # The filters travel to the council's page; never `slug` (the path's own argument) nor
-    # url_for's keywords (`_external`, `_anchor`...), which a query string must not set.
-    carried = {k: v for k, v in request.args.items() if k not in ("council", "slug") and not k.startswith("_")}
+    # Only the list's own filters travel to the council's page: a key named like one of
+    # url_for's arguments (`endpoint`, `slug`, `_external`...) was a 500 or a changed link.
+    carried = url_args(request.args, LIST_ARGS)
     if current_user.role == "clerk":
         # A clerk has one council: its page names it and offers its exports.
         return redirect(url_for("inventory.council_assets", slug=current_user.council.slug, **carried))
@@ -175,7 +179,7 @@ def export_council_assets(slug: str, fmt: str):
 @allow(*ALL_ROLES)
 def asset(asset_id: int):
     asset = services.get_asset(asset_id)
-    history = ui_page(services.history(asset), [AuditEntry.created_at, AuditEntry.id], descending=True,
+    history = ui_page(services.history(asset, _actor()), [AuditEntry.created_at, AuditEntry.id], descending=True,
                       limit=50, param="history")
     reminders = services.reminders_sent(asset) if current_user.is_staff else []
     shown = _shown_fields(asset.kind, asset)

@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from flask_babel import lazy_gettext as _l
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from core.api import ApiModel, OutModel
 from core.errors import DomainError
+from core.inputs import BoundedAwareDatetime
 
 
 def _printable(value: str) -> str:
@@ -109,7 +110,8 @@ class EnrollIn(ApiModel):
 
 
 class ReportIn(ApiModel):
-    collected_at: AwareDatetime = Field(description="When the agent collected the report (ISO 8601 with offset).")
+    collected_at: BoundedAwareDatetime = Field(description="When the agent collected the report (ISO 8601 with "
+                                                           "offset, years 1900 to 2200).")
     report_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = Field(
         None, description="Random per report; a report already received is accepted again and ignored.")
     metrics: MetricsIn

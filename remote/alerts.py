@@ -58,6 +58,7 @@ from remote.models import AlertEvent as AlertEventRow
 log = logging.getLogger("councildesk.remote.alerts")
 
 KIND_ALERT = "remote.alert"
+KIND_DISK_CAP = "remote.disk_cap"
 MAX_ATTEMPTS = 10
 CLAIM_TIMEOUT = dt.timedelta(minutes=10)
 _PENDING_FLAG = "remote_alert_events_pending"
@@ -232,6 +233,31 @@ def _notify_technicians(alert: Alert, check: Check) -> None:
     notify.notify_users(technicians, KIND_ALERT, params, link=link, send_mail=False)
 
 
+def too_many_disks(asset, mounts: list[str], cap: int) -> bool:
+    """An agent named more mounts than the asset may have disk checks: tell the office once
+    per asset (the audit entry is the memory of having told it). True when it told."""
+    from accounts import audit
+    from accounts.models import AuditEntry, User
+
+    told = db.session.scalar(select(AuditEntry.id).where(
+        AuditEntry.object_type == "asset", AuditEntry.object_id == str(asset.id),
+        AuditEntry.action == "agent_disk_cap").limit(1))
+    if told is not None:
+        return False
+    shown = [m[:80] for m in mounts[:10]]
+    audit.record("agent_disk_cap", object_type="asset", object_id=asset.id, actor=None,
+                 label=f"{asset.tag} · {asset.name}", council_id=asset.council_id,
+                 changes={"refused_mounts": shown, "cap": cap})
+    with unrestricted():
+        technicians = db.session.scalars(
+            select(User).where(User.role == "technician", User.active.is_(True)).order_by(User.id)).all()
+    params = {"asset": asset.name, "tag": asset.tag, "council": asset.council.name, "cap": cap,
+              "count": len(mounts), "mounts": ", ".join(shown)}
+    notify.notify_users(technicians, KIND_DISK_CAP, params, council_id=asset.council_id,
+                        link=notify.link_for("remote.monitoring", asset_id=asset.id))
+    return True
+
+
 def _alert_title(p: dict) -> str:
     return _("Critical: %(check)s on %(asset)s (%(council)s)",
              check=texts.check_label(p["check"], p.get("check_params")), asset=p["asset"], council=p["council"])
@@ -243,6 +269,10 @@ def _alert_body(p: dict) -> str:
 
 def register_kinds() -> None:
     notify.register_kind(KIND_ALERT, _alert_title, _alert_body)
+    notify.register_kind(KIND_DISK_CAP, lambda p: _(
+        "%(asset)s (%(council)s) reports more disks than it may have checks", asset=p["asset"], council=p["council"]),
+        lambda p: _("Its agent named %(count)d mounts past the limit of %(cap)d disk checks per asset; they were "
+                    "refused: %(mounts)s.", count=p["count"], cap=p["cap"], mounts=p["mounts"]))
 
 
 # --- delivery ---------------------------------------------------------------------------------

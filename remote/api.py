@@ -9,7 +9,7 @@ from typing import Any, Literal
 from flask import current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from agreements import services as councils
 from core.access import ALL_ROLES, STAFF, agent_only, allow, public
@@ -24,6 +24,7 @@ from core.api import (
     page_of,
 )
 from core.db import MAX_ID, utcnow
+from core.inputs import BoundedAwareDatetime
 from core.keyset import keyset_page
 from extensions import db, limiter
 from inventory import services as inventory
@@ -290,8 +291,10 @@ class ResultOut(OutModel):
 
 
 class ResultQuery(PageQuery):
-    since: AwareDatetime | None = Field(None, description="Results collected at or after this time.")
-    until: AwareDatetime | None = Field(None, description="Results collected before this time.")
+    since: BoundedAwareDatetime | None = Field(None, description="Results collected at or after this time "
+                                                                 "(years 1900 to 2200).")
+    until: BoundedAwareDatetime | None = Field(None, description="Results collected before this time "
+                                                                 "(years 1900 to 2200).")
 
 
 @bp.get("/assets/<int:asset_id>/checks/<int:check_id>/results")

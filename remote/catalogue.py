@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.inputs import ascii_int
 from remote.judging import (
     CONTROL_CHARS,
     CheckConfigError,
@@ -108,8 +109,8 @@ def _command_disk(params: Mapping[str, Any]) -> str:
 def _validate_load(params: Mapping[str, Any]) -> dict[str, Any]:
     _no_unknown_params(params, {"window"})
     window = params.get("window", 5)
-    if isinstance(window, str) and window.isdigit():
-        window = int(window)
+    if isinstance(window, str):
+        window = ascii_int(window)
     if isinstance(window, bool) or window not in LOAD_WINDOWS:
         raise CheckConfigError("window", "must be 1, 5 or 15 (minutes)")
     return {"window": int(window)}

@@ -17,6 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from core.inputs import ascii_int, is_ascii_digits
 from remote import texts
 
 
@@ -63,7 +64,7 @@ class CheckForm(FlaskForm):
         params = {}
         for name in self.PARAMS.get(kind, ()):
             value = getattr(self, name).data
-            params[name] = int(value) if name == "window" and value and str(value).isdigit() else value
+            params[name] = ascii_int(value) if name == "window" and is_ascii_digits(value) else value
         minutes = self.interval_minutes.data
         return {"kind": kind, "params": params, "warning": self.warning.data, "critical": self.critical.data,
                 "interval_seconds": minutes * 60 if minutes else None}

@@ -41,7 +41,7 @@ from remote.agent_protocol import (
 )
 from remote.agents import ALWAYS_ON_KINDS, AgentPrincipal, council_for_enrollment_key, new_agent_token, revoke_agent
 from remote.check_config import check_key, check_unit
-from remote.judging import METRIC_THRESHOLDS, Thresholds, evaluate_metric
+from remote.judging import METRIC_THRESHOLDS, Thresholds, evaluate_metric, limit_new_disks
 from remote.models import Agent, AgentReport, Check, Result
 from remote.state_machine import Observation, apply_result
 
@@ -270,7 +270,9 @@ def ingest_report(principal: AgentPrincipal, report: ReportIn, *, now: dt.dateti
         raise ValidationFailed(_l("Some fields are not valid."), fields={"collected_at": _l(
             "Older than the %(days)d days of results kept.", days=config["REMOTE_RESULTS_RETENTION_DAYS"])})
     interval = _interval()
-    report_id = report.report_id or "t" + hashlib.sha256(collected.isoformat().encode()).hexdigest()[:40]
+    # Without an id, a report is the same report only if its whole content is (two different
+    # reports in the same second were answered 202 and the second dropped).
+    report_id = report.report_id or "c" + hashlib.sha256(report.model_dump_json().encode()).hexdigest()[:40]
     facts = _clean_facts(report.inventory)
     digest = _facts_hash(facts)
     for _attempt in range(3):
@@ -311,6 +313,7 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
         "b_facts_at": facts_at, "b_facts_hash": facts_hash}
     observations = _observations(report.metrics, {k: (r.warning, r.critical) for k, r in rows.items()})
     results, fast, slow, new = [], [], [], []
+    disk_cap = current_app.config["REMOTE_AGENT_MAX_DISK_CHECKS"]
     for key, obs in observations.items():
         row = rows.get(key)
         if row is None:
@@ -326,6 +329,7 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
                          "b_key": obs.summary_key, "b_params": obs.summary_params})
         else:
             slow.append((row.id, obs, collected, False))
+    new, refused_mounts = limit_new_disks(sum(1 for r in rows.values() if r.kind == "disk"), new, disk_cap)
     for key, row in rows.items():
         if not row.enabled:
             continue
@@ -362,6 +366,8 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
     conn.execute(_LAST_SEEN, {"b_asset": agent.asset_id, "b_seen": received})
     if facts_news:
         _apply_facts(db.session.get(Asset, agent.asset_id), facts, principal.id)
+    if refused_mounts:
+        alerts.too_many_disks(db.session.get(Asset, agent.asset_id), refused_mounts, disk_cap)
     if new:
         asset = db.session.get(Asset, agent.asset_id)
         for key, obs in new:

@@ -20,6 +20,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+
+def limit_new_disks(known_disks: int, new: list, cap: int) -> tuple[list, list[str]]:
+    """Of the (key, observation) pairs a report would turn into new checks, those that fit
+    under `cap` disk checks for the asset (`known_disks` exist), and the mounts refused."""
+    disks = [item for item in new if item[0].startswith("agent:disk:")]
+    room = max(0, cap - known_disks)
+    refused = [obs.summary_params.get("mount", "") for _key, obs in disks[room:]]
+    return [item for item in new if not item[0].startswith("agent:disk:")] + disks[:room], refused
+
+
 RAW_OUTPUT_LIMIT = 4096
 """Bytes of raw output kept per result (UTF-8, cut on a character boundary)."""
 

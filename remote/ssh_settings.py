@@ -54,12 +54,26 @@ def _clean_host(value) -> str:
     if not value:
         raise ValidationFailed(_INVALID, fields={"host": _l("This field is required.")})
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
-        pass
-    if not _HOSTNAME.fullmatch(value):
+        address = None
+    if address is None and not _HOSTNAME.fullmatch(value):
         raise ValidationFailed(_INVALID, fields={"host": _l("Enter a host name or an IP address.")})
-    return value.lower()
+    if _is_local(address, value) and not current_app.config["REMOTE_SSH_ALLOW_LOCAL_HOSTS"]:
+        # A check aimed at the server itself or at its link-local neighbours (a cloud's
+        # metadata service at 169.254.169.254) would let staff probe what councils never own.
+        raise ValidationFailed(_INVALID, fields={"host": _l(
+            "Loopback and link-local addresses are not allowed as SSH hosts.")})
+    return str(address) if address is not None else value.lower()
+
+
+def _is_local(address, name: str) -> bool:
+    if address is None:
+        name = name.lower().rstrip(".")
+        return name == "localhost" or name.endswith(".localhost")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_link_local
 
 
 def key_fingerprint(pkey) -> str:

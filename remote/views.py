@@ -17,6 +17,7 @@ from agreements.models import Council
 from core.access import ADMIN, ALL_ROLES, STAFF, allow, safe_next_url
 from core.db import utcnow
 from core.errors import DomainError
+from core.inputs import parse_day, url_args
 from core.ui import apply_errors, ui_page
 from extensions import db
 from inventory import services as inventory
@@ -104,8 +105,8 @@ def overview():
         return redirect(url_for("remote.council_health", slug=current_user.council.slug))
     slug = request.args.get("council")
     if slug:
-        return redirect(url_for("remote.council_health", slug=slug, **{
-            k: v for k, v in request.args.items() if k != "council"}))
+        # Only the overview's own filter travels (a key such as `endpoint` or `slug` was a 500).
+        return redirect(url_for("remote.council_health", slug=slug, **url_args(request.args, ("problems",))))
     return _overview(None)
 
 
@@ -394,6 +395,7 @@ def job_runs():
     job = request.args.get("job") or None
     outcome = request.args.get("outcome") or None
     day = request.args.get("day") or None
+    date = parse_day(day)
     stmt = select(JobRun)
     if job in known:
         stmt = stmt.where(JobRun.job_id == job)
@@ -403,15 +405,12 @@ def job_runs():
         stmt = stmt.where(JobRun.outcome == outcome)
     else:
         outcome = None
-    if day:
-        try:
-            date = dt.date.fromisoformat(day)
-        except ValueError:
-            day = None
-        else:
-            tz = health.office_timezone()
-            start = dt.datetime.combine(date, dt.time(0), tz)
-            stmt = stmt.where(JobRun.scheduled_at >= start, JobRun.scheduled_at < start + dt.timedelta(days=1))
+    if date is None:
+        day = None  # unreadable or outside 1900-2200 (9999-12-31 plus a day overflowed): all days
+    else:
+        tz = health.office_timezone()
+        start = dt.datetime.combine(date, dt.time(0), tz)
+        stmt = stmt.where(JobRun.scheduled_at >= start, JobRun.scheduled_at < start + dt.timedelta(days=1))
     page = ui_page(stmt, [JobRun.scheduled_at, JobRun.id], descending=True, limit=100)
     last = {row.job_id: row for row in db.session.scalars(
         select(JobRun).where(JobRun.id.in_(select(func.max(JobRun.id)).group_by(JobRun.job_id))))}

@@ -86,6 +86,8 @@ def base_config(url: str, tmp_root: Path) -> dict:
         "MAIL_ENABLED": False,
         "SERVER_NAME": None,
         "SECRET_KEY": "test-secret",
+        # The tests' sshd listens on loopback, which production refuses as an SSH host.
+        "REMOTE_SSH_ALLOW_LOCAL_HOSTS": True,
     }
 
 

@@ -24,6 +24,7 @@ from agreements.months import format_month, month_end, month_start, office_today
 from agreements.services import agreement_for_month, is_month_closed, lock_council
 from core.db import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.text import text_problem
 from extensions import db
 from support.hours import thresholds
 from support.hours.models import MODES, TimeEntry
@@ -152,9 +153,14 @@ def _clean_entry(values: dict, *, correction: bool = False) -> tuple[dict, dict]
         else:
             out["mode"] = values["mode"]
     if "description" in values:
-        text = (values["description"] or "").strip()
-        if len(text) > MAX_DESCRIPTION:
+        text = values["description"] or ""
+        text = text.strip() if isinstance(text, str) else text
+        if not isinstance(text, str):
+            errors["description"] = _l("Must be text.")
+        elif len(text) > MAX_DESCRIPTION:
             errors["description"] = _l("Too long.")
+        elif text_problem(text, multiline=True) is not None:
+            errors["description"] = text_problem(text, multiline=True)
         out["description"] = text
     if "ticket_id" in values:
         # Only the type here: whether the ticket exists and belongs to the entry's council is

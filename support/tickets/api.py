@@ -26,6 +26,7 @@ from core.api import (
     page_of,
 )
 from core.db import MAX_ID
+from core.inputs import ascii_int
 from core.keyset import keyset_page
 from extensions import db
 from support.blueprint import api_bp as bp
@@ -355,10 +356,10 @@ def upload_attachment(ticket_id: int):
         raise ApiAbort(422, "validation_error", HTTP_MESSAGES[422], {"internal": _l("Must be true or false.")})
     comment = None
     if request.form.get("comment_id"):
-        raw = request.form["comment_id"]
-        if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+        comment_id = ascii_int(request.form["comment_id"], minimum=1, maximum=MAX_ID)
+        if comment_id is None:
             raise ApiAbort(422, "validation_error", HTTP_MESSAGES[422], {"comment_id": _l("Must be an integer.")})
-        comment = services.get_comment(ticket, int(raw))
+        comment = services.get_comment(ticket, comment_id)
     internal = internal_raw in ("true", "1") or bool(comment is not None and comment.internal)
     return attachments.add_attachment(ticket, upload.filename, upload.read(), actor=_actor(), internal=internal,
                                    comment=comment)

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from accounts.models import User
 from core.db import utcnow
 from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.text import text_problem
 from extensions import db
 from support.tickets.models import TicketAttachment, TicketComment
 
@@ -284,6 +285,10 @@ def add_attachment(ticket, filename: str, data: bytes, *, actor: User | None, in
     if actor is not None and actor.role == "clerk" and ticket.status == "closed":
         raise Conflict(_l("This request is closed. If the problem is back, open a new request about it."),
                        code="ticket_closed")
+    problem = text_problem(filename or "")
+    if problem is not None:
+        # "invoice\u202efdp.exe.txt" would read as "invoicetxt.exe.pdf" on every page.
+        raise ValidationFailed(problem, fields={"file": problem})
     try:
         detected = check(data, filename)
     except Refused as exc:

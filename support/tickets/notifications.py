@@ -64,7 +64,17 @@ def _excerpt(text: str) -> str:
 
 def _send(users, kind: str, params: dict, ticket, *, mail: bool = True) -> None:
     with unrestricted():
-        notify.notify_users([u for u in users if u is not None], kind, params, link=_link(ticket), send_mail=mail)
+        notify.notify_users([u for u in users if u is not None], kind, params, link=_link(ticket), send_mail=mail,
+                            council_id=ticket.council_id)
+
+
+def _requester(ticket) -> User | None:
+    """The ticket's requester while entitled to hear of it: a clerk only while a clerk of the
+    ticket's council (one moved elsewhere must not keep receiving its replies)."""
+    requester = _user(ticket.requester_id)
+    if requester is not None and requester.role == "clerk" and requester.council_id != ticket.council_id:
+        return None
+    return requester
 
 
 def ticket_opened(ticket, actor: User | None) -> None:
@@ -73,7 +83,7 @@ def ticket_opened(ticket, actor: User | None) -> None:
                                          .order_by(User.id)).all()
     params = _base(ticket) | {"priority": ticket.priority, "excerpt": _excerpt(ticket.description or "")}
     _send([t for t in technicians if actor is None or t.id != actor.id], KIND_NEW, params, ticket)
-    requester = _user(ticket.requester_id)
+    requester = _requester(ticket)
     if requester is not None and actor is not None and requester.id != actor.id and requester.role == "clerk":
         # Opened by the office on the council's behalf (a phone call): the clerk gets the reference.
         _send([requester], KIND_RECEIVED, _base(ticket), ticket)
@@ -92,7 +102,7 @@ def commented(ticket, comment, actor: User | None) -> None:
         if assignee is not None:
             _send([assignee], KIND_REPLY, params, ticket)
         return
-    requester = _user(ticket.requester_id)
+    requester = _requester(ticket)
     if requester is not None and (actor is None or requester.id != actor.id):
         _send([requester], KIND_REPLY, params, ticket)
 
@@ -105,7 +115,7 @@ def status_changed(ticket, old: str, actor: User | None) -> None:
         if assignee is not None and old == "resolved":
             _send([assignee], KIND_ANSWER, params, ticket)
         return
-    requester = _user(ticket.requester_id)
+    requester = _requester(ticket)
     if requester is not None and requester.role == "clerk" and (actor is None or requester.id != actor.id):
         _send([requester], KIND_STATUS, params, ticket)
 

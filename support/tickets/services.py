@@ -10,7 +10,6 @@ mail through the outbox) in the same transaction, so a rolled-back change mails 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
@@ -24,6 +23,7 @@ from accounts.models import User
 from agreements.models import Council
 from core.db import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.text import text_problem
 from extensions import db
 from support.hours import services as hours
 from support.hours.models import TimeEntry
@@ -148,9 +148,6 @@ def council_summary(council_id: int) -> dict:
 
 # --- writing: helpers ---------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def clean_text(values: dict, key: str, errors: dict, *, limit: int, required: bool, one_line: bool = False,
                 required_message=None) -> str | None:
     value = values.get(key)
@@ -159,8 +156,9 @@ def clean_text(values: dict, key: str, errors: dict, *, limit: int, required: bo
     if not isinstance(value, str):
         errors[key] = _l("Must be text.")
         return None
-    if _CONTROL.search(value):
-        errors[key] = _l("Contains control characters.")
+    problem = text_problem(value, multiline=True)  # a title's line breaks become spaces below
+    if problem is not None:
+        errors[key] = problem
         return None
     value = " ".join(value.split()) if one_line else value.replace("\r\n", "\n").strip()
     if required and not value:

@@ -26,6 +26,7 @@ from core.db import utcnow
 from core.errorpages import render_error_page
 from core.errors import DomainError
 from core.i18n import duration_filter
+from core.inputs import ascii_int, is_ascii_digits
 from core.ui import apply_errors, ui_page
 from extensions import db
 from support.blueprint import bp
@@ -65,7 +66,7 @@ class QueueFilters:
         args = request.args
         status = args.get("status", "open")
         assignee = args.get("assignee", "")
-        if assignee not in ("", "mine", "unassigned") and not (assignee.isdigit() and 0 < int(assignee) <= 2**31 - 1):
+        if assignee not in ("", "mine", "unassigned") and ascii_int(assignee, minimum=1, maximum=2**31 - 1) is None:
             assignee = ""
         return cls(q=(args.get("q") or "").strip()[:200],
                    council=(args.get("council") or "")[:80],
@@ -79,7 +80,7 @@ class QueueFilters:
         assignee_id = None
         if self.assignee == "mine":
             assignee_id = current_user.id
-        elif self.assignee.isdigit():
+        elif is_ascii_digits(self.assignee):
             assignee_id = int(self.assignee)
         return queue.TicketFilters(
             council_id=council_id, status=None if self.status == "all" else self.status,
@@ -95,6 +96,9 @@ class QueueFilters:
     def narrowed(self) -> bool:
         return any((self.q, self.council, self.priority, self.assignee, self.sla, self.category,
                     self.status != "open"))
+
+
+QUEUE_ARGS = tuple(QueueFilters.__dataclass_fields__)
 
 
 @bp.context_processor
@@ -122,12 +126,12 @@ def tickets():
         status = request.args.get("show", "active")
         stmt = queue.ticket_query(queue.TicketFilters(status="active" if status != "all" else None,
                                                       q=filters.q or None), include_internal=False)
-        page = ui_page(stmt, [Ticket.id], descending=True, limit=25)
+        page = ui_page(stmt, [Ticket.id], descending=True, limit=25, carry=("show", "q"))
         return render_template("support/tickets/tickets_portal.html", page=page, show=status, q=filters.q,
                                council=current_user.council)
     stmt = (queue.ticket_query(filters.service_filters(council.id if council else None), include_internal=True)
             .options(selectinload(Ticket.council), selectinload(Ticket.assignee)))
-    page = ui_page(stmt, [Ticket.queue_at, Ticket.id], limit=50)
+    page = ui_page(stmt, [Ticket.queue_at, Ticket.id], limit=50, carry=QUEUE_ARGS)
     all_councils = db.session.execute(select(Council.slug, Council.name).order_by(Council.name)).all()
     return render_template("support/tickets/queue.html", page=page, filters=filters, councils=all_councils,
                            staff=services.assignable_users(), now=utcnow())

@@ -23,7 +23,7 @@ if str(HERE) not in sys.path:
 
 from battery_support import create_scratch_database, drop_scratch_database  # noqa: E402
 
-HEAVY = {"test_durability.py", "test_schemathesis.py", "test_xss.py", "test_scheduler_workers.py"}
+HEAVY = {"test_durability.py", "test_schemathesis.py", "test_xss.py", "test_scheduler_workers.py", "test_page_fuzz.py"}
 
 
 def _asked_for(config) -> bool:
