@@ -11,6 +11,7 @@ from core.ui import NavItem, register_home, register_nav
 
 
 def init_app(app: Flask) -> None:
+    from core import mail as outbox
     from core.access import register_path_object
     from remote.alerts import register_alert_handler
     from support.blueprint import api_bp, bp
@@ -21,6 +22,10 @@ def init_app(app: Flask) -> None:
     from support.hours import thresholds
     from support.hours import views as hours_views  # noqa: F401
     from support.hours.models import TimeEntry
+    from support.mail import api as mail_api  # noqa: F401
+    from support.mail import jobs as mail_jobs
+    from support.mail import threads as mail_threads
+    from support.mail.models import InboundMail
     from support.tickets import api as tickets_api  # noqa: F401
     from support.tickets import jobs as tickets_jobs
     from support.tickets import labels, monitoring, notifications
@@ -29,12 +34,16 @@ def init_app(app: Flask) -> None:
 
     register_path_object("entry_id", TimeEntry)
     register_path_object("ticket_id", Ticket)
+    register_path_object("mail_id", InboundMail)
     register_path_object("comment_id", TicketComment)
     register_path_object("attachment_id", TicketAttachment)
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     app.cli.add_command(hours_jobs.hours_cli)
     app.cli.add_command(tickets_jobs.tickets_cli)
+    app.cli.add_command(mail_jobs.mail_cli)
+    mail_jobs.register_kinds()
+    outbox.register_thread_hook(mail_threads.thread_mail)
     thresholds.register_kinds()
     notifications.register_kinds()
     tickets_jobs.register_jobs()

@@ -1,0 +1,58 @@
+"""Mail intake's commands: `flask mail ingest [FILE]` (the MTA pipe) and the texts of the
+automatic acknowledgement."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask.cli import AppGroup
+from flask_babel import gettext as _
+
+from core import notify
+from support.mail import pipeline
+
+mail_cli = AppGroup("mail", help="Tickets by mail: the MTA pipe and the mailboxes.")
+
+
+@mail_cli.command("ingest")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, exists=True))
+def ingest_command(file: str | None):
+    """Read one RFC 5322 message (FILE, or stdin) and print the outcome as JSON on the last line.
+
+    Exits 0 whenever the message was stored (a failed one is kept for a retry); non-zero only
+    when nothing could be read or stored, so the MTA keeps it and tries again.
+    """
+    try:
+        if file:
+            with open(file, "rb") as fh:
+                data = fh.read()
+        else:
+            data = sys.stdin.buffer.read()
+    except OSError as exc:
+        click.echo(f"cannot read the message: {exc}", err=True)
+        sys.exit(74)  # EX_IOERR: the MTA defers and retries
+    if not data.strip():
+        click.echo("empty message", err=True)
+        sys.exit(65)  # EX_DATAERR
+    try:
+        row, _new = pipeline.store(data, source="pipe")
+    except Exception as exc:  # nothing stored: say so, the MTA keeps the mail
+        click.echo(f"cannot store the message: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(75)  # EX_TEMPFAIL
+    outcome = pipeline.process(row.id)
+    click.echo(json.dumps(outcome, ensure_ascii=False))
+
+
+def _ack_title(p: dict) -> str:
+    return _("We have received your message: %(reference)s", reference=p["reference"])
+
+
+def _ack_body(p: dict) -> str:
+    return _("Your request “%(title)s” is registered as %(reference)s. Reply to this message to add to it; "
+             "keep the reference in the subject.", title=p.get("title", ""), reference=p["reference"])
+
+
+def register_kinds() -> None:
+    notify.register_kind(pipeline.KIND_ACK, _ack_title, _ack_body)

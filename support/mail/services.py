@@ -1,0 +1,106 @@
+"""Held and failed mail, handled by people: accept into a council (a new ticket), discard,
+retry; and the lists behind the pages and the API. Plain arguments in, domain errors out."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from accounts import audit
+from accounts.models import User
+from agreements.models import Council
+from core.db import utcnow, write_transaction
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.scope import unrestricted
+from extensions import db
+from support.mail import parsing, pipeline
+from support.mail.models import OUTCOMES, InboundMail
+from support.tickets.models import Ticket
+
+HELD_STATUSES = ("held", "failed")
+
+
+def get_message(mail_id: int) -> InboundMail:
+    if isinstance(mail_id, bool) or not isinstance(mail_id, int) or not 1 <= mail_id <= 2**31 - 1:
+        raise NotFound()
+    row = db.session.get(InboundMail, mail_id)
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def get_held(mail_id: int) -> InboundMail:
+    row = get_message(mail_id)
+    if row.status not in HELD_STATUSES:
+        raise NotFound()
+    return row
+
+
+def held_query():
+    return select(InboundMail).where(InboundMail.status.in_(HELD_STATUSES))
+
+
+def messages_query(outcome: str | None = None, q: str | None = None):
+    stmt = select(InboundMail).where(InboundMail.status != "pending")
+    if outcome in OUTCOMES:
+        stmt = stmt.where(InboundMail.status == outcome)
+    elif outcome == "discarded":
+        stmt = stmt.where(InboundMail.status == "discarded")
+    if q:
+        like = f"%{q.strip().lower()[:100]}%"
+        stmt = stmt.where(InboundMail.from_address.like(like) | InboundMail.subject.ilike(like))
+    return stmt
+
+
+def messages_of_ticket(ticket_id: int) -> list[InboundMail]:
+    return list(db.session.scalars(select(InboundMail).where(InboundMail.ticket_id == ticket_id)
+                                   .order_by(InboundMail.received_at, InboundMail.id)))
+
+
+def accept(mail_id: int, council_id, *, actor: User, now: dt.datetime | None = None) -> Ticket:
+    """A held message made into a ticket of the council chosen (channel email)."""
+    now = now or utcnow()
+    row = get_held(mail_id)
+    if isinstance(council_id, bool) or not isinstance(council_id, int):
+        raise ValidationFailed(_l("Choose a council."), fields={"council_id": _l("Choose a council.")})
+    council = db.session.get(Council, council_id)
+    if council is None:
+        raise ValidationFailed(_l("Choose a council."), fields={"council_id": _l("Unknown council.")})
+    if not council.active:
+        raise Conflict(_l("The office no longer serves this council."), code="council_inactive")
+    parsed = parsing.parse(pipeline.read_raw(row))
+    with unrestricted(), write_transaction():
+        row = db.session.get(InboundMail, mail_id)
+        if row.status not in HELD_STATUSES:
+            raise Conflict(_l("Someone else has handled this message."), code="already_handled")
+        user = pipeline._user_of(row.from_address)
+        ticket = pipeline.create_from_mail(row, parsed, council, user=user, related=None, now=now)
+        row.handled_by_id = actor.id
+        row.reason = "accepted"
+        row.dedupe_key = row.dedupe_key or pipeline.dedupe_key(row)
+        audit.record("accept", object_type="mail", object_id=row.id, actor=actor, label=row.subject,
+                     council_id=council.id, changes={"ticket_id": ticket.id})
+    return ticket
+
+
+def discard(mail_id: int, *, actor: User) -> None:
+    get_held(mail_id)
+    with write_transaction():
+        row = db.session.get(InboundMail, mail_id)
+        if row.status not in HELD_STATUSES:
+            return
+        row.status, row.reason, row.handled_by_id = "discarded", "discarded", actor.id
+        audit.record("discard", object_type="mail", object_id=row.id, actor=actor, label=row.subject)
+
+
+def retry(mail_id: int, *, actor: User) -> dict:
+    """Process a held or failed message again (a council's domain may have been added since)."""
+    get_held(mail_id)
+    with write_transaction():
+        row = db.session.get(InboundMail, mail_id)
+        if row.status == "held":
+            row.status, row.dedupe_key = "pending", None
+        audit.record("retry", object_type="mail", object_id=row.id, actor=actor, label=row.subject)
+    return pipeline.process(mail_id)
