@@ -25,7 +25,7 @@ def init_app(app: Flask) -> None:
     from support.mail import api as mail_api  # noqa: F401
     from support.mail import jobs as mail_jobs
     from support.mail import threads as mail_threads
-    from support.mail.models import InboundMail
+    from support.mail import services as mail_services
     from support.tickets import api as tickets_api  # noqa: F401
     from support.tickets import jobs as tickets_jobs
     from support.tickets import labels, monitoring, notifications
@@ -34,7 +34,7 @@ def init_app(app: Flask) -> None:
 
     register_path_object("entry_id", TimeEntry)
     register_path_object("ticket_id", Ticket)
-    register_path_object("mail_id", InboundMail)
+    register_path_object("mail_id", lookup=mail_services.visible_to_scope)
     register_path_object("comment_id", TicketComment)
     register_path_object("attachment_id", TicketAttachment)
     app.register_blueprint(bp)

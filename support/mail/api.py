@@ -39,7 +39,7 @@ class HeldOut(OutModel):
     received_at: dt.datetime
     reason: str | None
     status: str = Field(description="`held`, or `failed` (could not be processed; kept for a retry).")
-    model_config = {"populate_by_name": True}
+    model_config = {**OutModel.model_config, "populate_by_name": True, "serialize_by_alias": True}
 
 
 class MessageOut(OutModel):
@@ -52,7 +52,7 @@ class MessageOut(OutModel):
     received_at: dt.datetime
     reason: str | None
     source: str
-    model_config = {"populate_by_name": True}
+    model_config = {**OutModel.model_config, "populate_by_name": True, "serialize_by_alias": True}
 
 
 class MessageQuery(PageQuery):

@@ -31,6 +31,19 @@ def get_message(mail_id: int) -> InboundMail:
     return row
 
 
+def visible_to_scope(mail_id):
+    """For the access layer: a message is "of" the council it went to (or was suggested for);
+    a clerk refused a mail route learns nothing of other councils' mail (404)."""
+    from core.scope import current_scope
+
+    scope = current_scope()
+    with unrestricted():
+        row = db.session.get(InboundMail, mail_id) if isinstance(mail_id, int) else None
+    if row is None or (scope is not None and row.council_id != scope.council_id):
+        return None
+    return row
+
+
 def get_held(mail_id: int) -> InboundMail:
     row = get_message(mail_id)
     if row.status not in HELD_STATUSES:
