@@ -24,8 +24,8 @@ def init_app(app: Flask) -> None:
     from support.hours.models import TimeEntry
     from support.mail import api as mail_api  # noqa: F401
     from support.mail import jobs as mail_jobs
-    from support.mail import threads as mail_threads
     from support.mail import services as mail_services
+    from support.mail import threads as mail_threads
     from support.tickets import api as tickets_api  # noqa: F401
     from support.tickets import jobs as tickets_jobs
     from support.tickets import labels, monitoring, notifications
