@@ -43,6 +43,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(tickets_jobs.tickets_cli)
     app.cli.add_command(mail_jobs.mail_cli)
     mail_jobs.register_kinds()
+    mail_jobs.register_jobs()
     outbox.register_thread_hook(mail_threads.thread_mail)
     thresholds.register_kinds()
     notifications.register_kinds()

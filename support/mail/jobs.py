@@ -11,7 +11,10 @@ from flask.cli import AppGroup
 from flask_babel import gettext as _
 
 from core import notify
-from support.mail import pipeline
+from core.crypto import new_key
+from core.db import utcnow
+from remote import scheduler
+from support.mail import imap, pipeline
 
 mail_cli = AppGroup("mail", help="Tickets by mail: the MTA pipe and the mailboxes.")
 
@@ -45,6 +48,55 @@ def ingest_command(file: str | None):
     click.echo(json.dumps(outcome, ensure_ascii=False))
 
 
+@mail_cli.command("poll")
+def poll_command():
+    """Poll every configured mailbox once and print how many messages each gave."""
+    from sqlalchemy import select
+
+    from extensions import db
+    from support.mail.models import Mailbox
+
+    for box_id, name in db.session.execute(select(Mailbox.id, Mailbox.name).where(Mailbox.active.is_(True))
+                                           .order_by(Mailbox.id)).all():
+        count = imap.poll_mailbox(box_id, utcnow(), force=True)
+        box = db.session.get(Mailbox, box_id)
+        state = f" (failing: {box.last_error})" if box.consecutive_failures else ""
+        click.echo(f"{name}: {count}{state}")
+    imap.alert(utcnow())
+
+
+@mail_cli.command("new-encryption-key")
+def new_key_command():
+    """Print a new key for MAIL_SECRET_KEYS."""
+    click.echo(new_key())
+
+
+def poll_job(now):
+    """The `support.mail_poll` job."""
+    return imap.poll_all(now)
+
+
+def register_jobs() -> None:
+    scheduler.register_job("support.mail_poll", poll_job, lambda c: scheduler.interval(60),
+                           description="Read the IMAP mailboxes (tickets by mail)")
+
+
+def _stale_title(p: dict) -> str:
+    return _("The mailbox %(mailbox)s has not been read for a while", mailbox=p.get("mailbox", ""))
+
+
+def _stale_body(p: dict) -> str:
+    return _("Mail sent to it is not becoming tickets. Last error: %(error)s", error=p.get("error") or "—")
+
+
+def _token_title(p: dict) -> str:
+    return _("The mail authorisation of %(mailbox)s expires soon", mailbox=p.get("mailbox", ""))
+
+
+def _token_body(p: dict) -> str:
+    return _("Sign in to the provider again and save the mailbox before %(expires)s.", expires=p.get("expires", ""))
+
+
 def _ack_title(p: dict) -> str:
     return _("We have received your message: %(reference)s", reference=p["reference"])
 
@@ -56,3 +108,5 @@ def _ack_body(p: dict) -> str:
 
 def register_kinds() -> None:
     notify.register_kind(pipeline.KIND_ACK, _ack_title, _ack_body)
+    notify.register_kind(imap.KIND_STALE, _stale_title, _stale_body)
+    notify.register_kind(imap.KIND_TOKEN, _token_title, _token_body)

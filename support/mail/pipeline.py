@@ -105,7 +105,8 @@ def _quick_headers(data: bytes) -> tuple[str, str, str, str]:
 
 
 def store(data: bytes, *, source: str, mailbox_id: int | None = None, uid: int | None = None,
-          uidvalidity: int | None = None, now: dt.datetime | None = None) -> tuple[InboundMail, bool]:
+          uidvalidity: int | None = None, now: dt.datetime | None = None,
+          declared_size: int = 0) -> tuple[InboundMail, bool]:
     """Keep a received message; returns (row, new). A message of a mailbox already stored
     under the same UIDVALIDITY and UID is not stored again (new is False)."""
     now = now or utcnow()
@@ -114,17 +115,19 @@ def store(data: bytes, *, source: str, mailbox_id: int | None = None, uid: int |
             InboundMail.mailbox_id == mailbox_id, InboundMail.uidvalidity == uidvalidity, InboundMail.uid == uid))
         if existing is not None:
             return existing, False
-    too_large = len(data) > current_app.config["MAIL_INTAKE_MAX_BYTES"]
+    # `declared_size`: a message of which only the headers were fetched (IMAP, above the cap).
+    size = max(len(data), declared_size)
+    too_large = size > current_app.config["MAIL_INTAKE_MAX_BYTES"]
     kept = parsing.headers_only(data) if too_large else data
     digest = hashlib.sha256(data).hexdigest()
     storage_name = _write_raw(kept, hashlib.sha256(kept).hexdigest())
     message_id, sender, name, subject = _quick_headers(kept)
     row = InboundMail(source=source, mailbox_id=mailbox_id, uid=uid, uidvalidity=uidvalidity, received_at=now,
-                      size=len(data), sha256=digest, storage_name=storage_name, message_id=message_id,
+                      size=size, sha256=digest, storage_name=storage_name, message_id=message_id,
                       from_address=sender, from_name=name, subject=subject, status="pending")
     if too_large:
         row.status, row.reason = "failed", "too_large"
-        row.last_error = f"{len(data)} bytes, above MAIL_INTAKE_MAX_BYTES; only the headers were kept"
+        row.last_error = f"{size} bytes, above MAIL_INTAKE_MAX_BYTES; only the headers were kept"
     try:
         with write_transaction():
             db.session.add(row)

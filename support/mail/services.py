@@ -117,3 +117,61 @@ def retry(mail_id: int, *, actor: User) -> dict:
             row.status, row.dedupe_key = "pending", None
         audit.record("retry", object_type="mail", object_id=row.id, actor=actor, label=row.subject)
     return pipeline.process(mail_id)
+
+
+# --- mailboxes -------------------------------------------------------------------------------------
+
+MAILBOX_FIELDS = ("name", "host", "port", "security", "folder", "processed_folder", "username", "auth",
+                  "oauth_token_url", "oauth_client_id", "oauth_scope", "active")
+SECRET_FIELDS = {"password": "password_encrypted", "oauth_client_secret": "oauth_client_secret_encrypted",
+                 "refresh_token": "refresh_token_encrypted"}
+
+
+def save_mailbox(values: dict, *, actor: User | None, mailbox=None):
+    """Create or change a mailbox. Secrets are encrypted at rest; one left empty on a change
+    keeps the stored one (a form never shows them back)."""
+    from support.mail.imap import ring
+    from support.mail.models import AUTH_KINDS, SECURITY, Mailbox
+
+    errors: dict = {}
+    data = {k: values[k] for k in MAILBOX_FIELDS if k in values}
+    for key in ("name", "host", "folder", "processed_folder", "username", "oauth_token_url", "oauth_client_id",
+                "oauth_scope"):
+        if key in data:
+            data[key] = parsing.one_line(str(data[key] or ""), 500)
+    for key in ("name", "host", "username"):
+        if (mailbox is None or key in data) and not data.get(key):
+            errors[key] = _l("This field is required.")
+    if mailbox is None:
+        data.setdefault("folder", "INBOX")
+    if "folder" in data and not data["folder"]:
+        data["folder"] = "INBOX"
+    port = data.get("port", 993 if mailbox is None else mailbox.port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        errors["port"] = _l("A port number from 1 to 65535.")
+    if data.get("security", "ssl") not in SECURITY:
+        errors["security"] = _l("Not one of the allowed values.")
+    if data.get("auth", "password") not in AUTH_KINDS:
+        errors["auth"] = _l("Not one of the allowed values.")
+    auth = data.get("auth") or (mailbox.auth if mailbox is not None else "password")
+    url = data.get("oauth_token_url", mailbox.oauth_token_url if mailbox is not None else "")
+    if auth == "xoauth2" and not (url or "").startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        errors["oauth_token_url"] = _l("The token endpoint of the provider (https://...).")
+    if errors:
+        raise ValidationFailed(_l("Some fields are not valid."), fields=errors)
+    box = mailbox or Mailbox()
+    for key, value in data.items():
+        setattr(box, key, value)
+    for field, column in SECRET_FIELDS.items():
+        secret = values.get(field)
+        if isinstance(secret, str) and secret:
+            setattr(box, column, ring.encrypt(secret))
+    if values.get("refresh_token_expires_at") is not None:
+        box.refresh_token_expires_at = values["refresh_token_expires_at"]
+    if mailbox is None:
+        db.session.add(box)
+    db.session.flush()
+    audit.record("create" if mailbox is None else "update", object_type="mailbox", object_id=box.id, actor=actor,
+                 label=box.name, changes=dict(data))
+    db.session.commit()
+    return box
