@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from core.access import STAFF
+from core.access import ADMIN, STAFF
 from core.ui import NavItem, register_home, register_nav
 
 
@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
     from support.mail import jobs as mail_jobs
     from support.mail import services as mail_services
     from support.mail import threads as mail_threads
+    from support.mail import views as mail_views
     from support.tickets import api as tickets_api  # noqa: F401
     from support.tickets import jobs as tickets_jobs
     from support.tickets import labels, monitoring, notifications
@@ -51,13 +52,17 @@ def init_app(app: Flask) -> None:
     register_alert_handler(monitoring.handle_alert)
     app.jinja_env.globals.update(ticket_panel=tickets_views.asset_ticket_panel,
                                  council_tickets=tickets_views.council_ticket_panel,
-                                 ticket_labels=labels.ticket_labels, due_in=labels.due_in)
+                                 ticket_labels=labels.ticket_labels, due_in=labels.due_in,
+                                 ticket_mail=mail_views.ticket_messages)
     register_nav(
         app,
         NavItem("support.tickets", _l("Tickets"), frozenset(STAFF), "inbox", 5, key="tickets"),
         NavItem("support.tickets", _l("Help requests"), frozenset({"clerk"}), "life-preserver", 5),
         NavItem("support.dashboard", _l("Hours"), frozenset(STAFF), "clock-history", 10, key="hours"),
         NavItem("support.log", _l("Log hours"), frozenset(STAFF), "plus-circle", 11, menu="hours"),
+        NavItem("support.mail_held", _l("Held mail"), frozenset(STAFF), "envelope-exclamation", 6, menu="tickets"),
+        NavItem("support.mail_messages", _l("Mail received"), frozenset(STAFF), "envelope", 7, menu="tickets"),
+        NavItem("support.mailboxes", _l("Mailboxes"), frozenset(ADMIN), "mailbox", 915, menu="admin"),
     )
     # The office dashboard is where managers and technicians start; clerks keep their council.
     register_home(app, "support.dashboard", "manager", "technician")

@@ -21,4 +21,8 @@ def provide(world, side):
     row = db.session.scalar(db.select(InboundMail).where(InboundMail.message_id == outcome["message_id"]))
     row.council_id = (world.council_a if side == "a" else world.council_b).id
     db.session.commit()
-    return {"mail_id": row.id}
+    from support.mail import services
+
+    box = services.save_mailbox({"name": f"Sample mailbox {side}", "host": "127.0.0.1", "port": 1, "security": "none",
+                                 "username": f"sample-{side}", "password": "sample"}, actor=None)
+    return {"mail_id": row.id, "mailbox_id": box.id}
