@@ -26,8 +26,11 @@ def available() -> bool:
 
 
 class Dovecot:
-    def __init__(self, root: Path, users: dict[str, str]):
+    def __init__(self, root: Path, users: dict[str, str], oauth2_introspection_url: str | None = None):
+        """`oauth2_introspection_url`: also accept XOAUTH2/OAUTHBEARER, the token checked
+        at that endpoint (RFC 7662 introspection, POST) by Dovecot's oauth2 passdb."""
         self.root = root
+        self.introspection_url = oauth2_introspection_url
         self.port = free_port()
         self.users = users
         self.process: subprocess.Popen | None = None
@@ -39,7 +42,17 @@ class Dovecot:
         uid = 65534 if os.getuid() == 0 else os.getuid()
         gid = 65534 if os.getuid() == 0 else os.getgid()
         user = "nobody" if os.getuid() == 0 else os.environ.get("USER") or str(os.getuid())
-        return f"""
+        oauth = ""
+        mechanisms = "plain login"
+        if self.introspection_url:
+            (root / "oauth2.conf.ext").write_text(
+                f"introspection_mode = post\nintrospection_url = {self.introspection_url}\n"
+                "force_introspection = yes\nusername_attribute = username\n"
+                "active_attribute = active\nactive_value = true\n")
+            mechanisms += " xoauth2 oauthbearer"
+            oauth = (f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                     f"  args = {root}/oauth2.conf.ext\n}}\n")
+        return oauth + f"""
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
@@ -47,7 +60,7 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 mail_location = maildir:{root}/mail/%u
 default_internal_user = {user}
 default_login_user = {user}

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import ssl
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -70,6 +71,12 @@ def _refresh_access_token(box: Mailbox, now: dt.datetime) -> str:
     try:
         with urllib.request.urlopen(request, timeout=current_app.config["MAIL_POLL_TIMEOUT"]) as resp:  # noqa: S310
             payload = json.loads(resp.read(64 * 1024))
+    except urllib.error.HTTPError as exc:
+        # The provider says why (invalid_grant: the refresh token was revoked or expired).
+        detail = ""
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            detail = str(json.loads(exc.read(16 * 1024)).get("error", ""))[:200]
+        raise MailboxError(f"token endpoint: HTTP {exc.code} {detail}".strip()) from exc
     except (OSError, ValueError) as exc:
         raise MailboxError(f"token endpoint: {exc}") from exc
     token = payload.get("access_token")
