@@ -183,6 +183,24 @@ def html_to_text(html: str) -> str:
         return re.sub(r"<[^>]*>", " ", html)
 
 
+def unflow(text: str, delsp: bool = False) -> str:
+    """RFC 3676 format=flowed (Thunderbird's default): a line ending in a space goes on in
+    the next one; the signature separator "-- " is not a soft break."""
+    out: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        if line.startswith(" "):
+            line = line[1:]  # space-stuffing
+        if line.endswith(" ") and line != "-- ":
+            current += line[:-1] if delsp else line
+            continue
+        out.append(current + line)
+        current = ""
+    if current:
+        out.append(current)
+    return "\n".join(out)
+
+
 def _body_text(msg: EmailMessage) -> str:
     try:
         body = msg.get_body(preferencelist=("plain", "html"))
@@ -195,7 +213,9 @@ def _body_text(msg: EmailMessage) -> str:
             return ""
     text = _part_text(body)
     if body.get_content_subtype() == "html":
-        text = html_to_text(text)
+        return html_to_text(text)
+    if str(body.get_param("format", "") or "").lower() == "flowed":
+        text = unflow(text.replace("\r\n", "\n"), str(body.get_param("delsp", "") or "").lower() == "yes")
     return text
 
 

@@ -248,3 +248,23 @@ def test_garbage_is_stored_and_recorded(db, domains, ingest):
     out = ingest(b"\x00\xff\xfe not a mail at all \x00\r\n\r\n\xff")
     assert out["outcome"] in ("held", "failed")
     assert _count(db, InboundMail) == 1
+
+
+def test_a_thunderbird_message_with_flowed_text_and_a_screenshot(db, world, ingest):
+    """data/mail/thunderbird-new-request.eml: Thunderbird's layout (multipart/mixed holding
+    multipart/alternative with format=flowed text and HTML, and a PNG attachment)."""
+    from pathlib import Path
+
+    from agreements import councils
+
+    avinyo = councils.create_council({"name": "Avinyó", "population": 2300, "mail_domains": ["avinyo.cat"]},
+                                     actor=None)
+    raw = (Path(__file__).resolve().parents[3] / "data" / "mail" / "thunderbird-new-request.eml").read_bytes()
+    out = ingest(raw)
+    ticket = _ticket(db, out["ticket_id"])
+    assert out["outcome"] == "created" and ticket.council_id == avinyo.id
+    assert ticket.title == "L'ordinador de l'alcaldia no es connecta a la xarxa"
+    assert ticket.requester_email == "alcaldia@avinyo.cat"
+    assert "no es connecta a la xarxa: la icona del wifi" in ticket.description  # unflowed
+    files = db.session.scalars(select(TicketAttachment).where(TicketAttachment.ticket_id == ticket.id)).all()
+    assert [(f.filename, f.content_type) for f in files] == [("captura-wifi.png", "image/png")]
