@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.db import utcnow
+from core.mail import sender_domain
 from core.scope import unrestricted
 from extensions import db
 from support.mail.models import TicketMessageId
@@ -25,11 +26,16 @@ def thread_mail(row, about: dict) -> None:
     if bracketed not in row.subject:
         row.subject = row.subject.replace(reference, bracketed, 1) if reference in row.subject \
             else f"{bracketed} {row.subject}"
+    # A thread root of the ticket's own, first in References: even the first mail about a
+    # ticket opened on the web has one, and a reply naming only it still finds the ticket.
+    root = f"<{reference.lower()}.ticket@{sender_domain()}>"
     with unrestricted():
+        insert_ignoring(TicketMessageId, {"message_id": root, "ticket_id": ticket_id, "outgoing": True,
+                                          "address": "", "created_at": utcnow()}, ["message_id"])
         ids = list(db.session.scalars(select(TicketMessageId.message_id).where(TicketMessageId.ticket_id == ticket_id)
                                       .order_by(TicketMessageId.created_at, TicketMessageId.message_id)))
-        if ids:
-            chosen = ids[:1] + ids[1:][-(MAX_REFERENCES - 1):]
-            row.references = " ".join(chosen)
+        ids = [root] + [i for i in ids if i != root]
+        chosen = ids[:1] + ids[1:][-(MAX_REFERENCES - 1):]
+        row.references = " ".join(chosen)
         insert_ignoring(TicketMessageId, {"message_id": row.message_id, "ticket_id": ticket_id, "outgoing": True,
                                           "address": row.to_address[:254], "created_at": utcnow()}, ["message_id"])

@@ -82,3 +82,22 @@ def test_an_auto_responder_loop_stops_at_once(db, domains, mail, ingest, mail_ap
         assert created["outcome"] == "created"
     finally:
         mail_app.config["MAIL_ACKNOWLEDGE"] = False
+
+
+def test_a_web_ticket_mail_has_references_and_api_shows_the_address(db, domains, mail, ingest, mail_app, smtp_sink,
+                                                                     api_for):
+    ticket = services.create_ticket(domains.council_a, {"title": "Sense xarxa"}, actor=domains.clerk_a)
+    outbox.send_pending()
+    first = smtp_sink.to(domains.technician.email)[0]
+    root = str(first["References"]).split()[0]
+    assert root.endswith("@councildesk.invalid>") and ticket.reference.lower() in root
+    # A reply naming only the thread's root finds the ticket.
+    out = ingest(mail(sender=domains.technician.email, subject="Re: sense xarxa", body="Hi vaig.",
+                      headers={"References": root}))
+    assert out["outcome"] == "appended" and out["ticket_id"] == ticket.id
+    created = ingest(mail(sender="alcaldia@mura.cat", subject="Nou"))
+    body = api_for(domains.technician).get(f"/api/v1/tickets/{created['ticket_id']}").get_json()
+    assert body["requester_id"] is None and body["requester_email"] == "alcaldia@mura.cat"
+    reply = ingest(mail(sender="alcaldia@mura.cat", subject=f"Re: [{created['reference']}] Nou", body="Més"))
+    comments = api_for(domains.technician).get(f"/api/v1/tickets/{reply['ticket_id']}/comments").get_json()["items"]
+    assert comments[-1]["author_id"] is None and comments[-1]["author_email"] == "alcaldia@mura.cat"
