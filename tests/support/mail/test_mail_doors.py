@@ -120,3 +120,18 @@ def test_council_form_sets_mail_domains(db, world, client_for):
     assert 'value="gmail.com"' in page and "gmail.com" in page
     db.session.refresh(world.council_b)
     assert world.council_b.mail_domains == []
+
+
+def test_the_endpoint_takes_messages_up_to_the_intake_cap(app, db, domains, api_for, api_error, mail):
+    admin = api_for(domains.admin)
+    saved = app.config["MAX_CONTENT_LENGTH"], app.config["MAIL_INTAKE_MAX_BYTES"]
+    app.config["MAX_CONTENT_LENGTH"] = 2000  # the uploads' limit elsewhere in the app
+    try:
+        big = mail(body="x" * 5000)
+        resp = admin.post("/api/v1/mail/inbound", data=big, headers={"Content-Type": "message/rfc822"})
+        assert resp.status_code == 200 and resp.get_json()["outcome"] == "created"
+        app.config["MAIL_INTAKE_MAX_BYTES"] = 1000
+        huge = mail(body="y" * 200_000)
+        api_error(admin.post("/api/v1/mail/inbound", data=huge, headers={"Content-Type": "message/rfc822"}), 413)
+    finally:
+        app.config["MAX_CONTENT_LENGTH"], app.config["MAIL_INTAKE_MAX_BYTES"] = saved
