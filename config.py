@@ -111,6 +111,30 @@ class DefaultConfig:
     # Off by default so that a demo or a test never mails anybody by accident.
     MAIL_ENABLED = False
 
+    # --- tickets by mail (support.mail) -------------------------------------------------------
+    # Messages above this size are recorded (headers only) as failed, never processed.
+    MAIL_INTAKE_MAX_BYTES = 25 * 1024 * 1024
+    # Domains no single council may claim: webmail providers, and the diputació's or the
+    # county's own, shared by many councils. Mail from there is a council's only through a
+    # clerk's account. A list, or one comma-separated string.
+    MAIL_SHARED_DOMAINS: tuple | list | str = (
+        "gmail.com", "googlemail.com", "hotmail.com", "hotmail.es", "outlook.com", "outlook.es", "live.com",
+        "msn.com", "yahoo.com", "yahoo.es", "icloud.com", "me.com", "aol.com", "gmx.com", "gmx.es",
+        "proton.me", "protonmail.com", "telefonica.net", "movistar.es", "diba.cat", "dipta.cat", "ddgi.cat",
+        "diputaciolleida.cat", "dipgi.cat", "ccbages.cat", "aoc.cat", "gencat.cat")
+    # An automatic "we received it" answer to a new ticket by mail, at most one per address
+    # and office-local day; off unless the office wants it.
+    MAIL_ACKNOWLEDGE = False
+    # IMAP polling: messages per mailbox per run; alert admins when a mailbox has not been
+    # read for this long, or when its OAuth refresh token expires within so many days.
+    MAIL_POLL_BATCH = 50
+    MAIL_POLL_TIMEOUT = 30
+    MAIL_STALE_MINUTES = 30
+    MAIL_TOKEN_WARN_DAYS = 7
+    # Fernet keys for mailbox passwords and OAuth tokens (as SSH_KEY_ENCRYPTION_KEYS;
+    # `flask mail new-encryption-key`). Empty in development and tests: derived from SECRET_KEY.
+    MAIL_SECRET_KEYS: tuple | list | str = ()
+
     # Where uploaded files and generated archives live: outside the web root.
     DATA_DIR: str | None = None
 

@@ -51,6 +51,7 @@ class CouncilOut(OutModel):
     timezone: str
     active: bool
     created_at: dt.datetime
+    mail_domains: list[str] = Field(description="Mail from these domains is the council's (tickets by mail).")
 
 
 def _council_timezone(value: str) -> str:
@@ -75,6 +76,8 @@ class CouncilIn(ApiModel):
     language: str = Field("ca", pattern=LANG)
     timezone: str = Field("Europe/Madrid", max_length=64, description="An IANA zone, e.g. Europe/Madrid.")
     active: bool = True
+    mail_domains: list[str] = Field(default_factory=list, max_length=20,
+                                    description="Lowercase mail domains; each belongs to one council at most.")
 
     @field_validator("timezone")
     @classmethod
@@ -96,6 +99,7 @@ class CouncilPatch(ApiModel):
     language: str = omittable(pattern=LANG)
     timezone: str = omittable(max_length=64, description="An IANA zone, e.g. Europe/Madrid.")
     active: bool = omittable()
+    mail_domains: list[str] = omittable(max_length=20)
 
     @field_validator("timezone")
     @classmethod

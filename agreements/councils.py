@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from accounts import audit
 from accounts.models import User
-from agreements.models import CODE_PATTERN, SLUG_PATTERN, Council
+from agreements.models import CODE_PATTERN, SLUG_PATTERN, Council, CouncilMailDomain
 from core.errors import Conflict, ValidationFailed
 from core.text import has_hidden_characters
 from core.timezones import is_council_timezone
@@ -35,6 +35,8 @@ MAX_POPULATION = 100_000_000
 # Words that say nothing about which village it is ("Sant Mateu de Bages" → SANTMATE...).
 _STOPWORDS = {"de", "del", "d", "i", "el", "la", "les", "els", "l", "y", "los", "las", "the", "of"}
 _INVALID = _l("Some fields are not valid.")
+_DOMAIN = re.compile(r"(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+MAX_MAIL_DOMAINS = 20
 # Slugs that would collide with the council pages' own addresses (/councils/new).
 RESERVED_SLUGS = {"new", "edit", "import", "export"}
 
@@ -143,7 +145,64 @@ def _clean_council(values: dict, *, creating: bool, current_timezone: str | None
     return out
 
 
+def shared_mail_domains() -> set[str]:
+    from flask import current_app
+
+    from core.crypto import configured_keys  # "a list, or one comma-separated string"
+
+    return {d.lower() for d in configured_keys(current_app.config.get("MAIL_SHARED_DOMAINS"))}
+
+
+def clean_mail_domains(value) -> list[str]:
+    """A council's mail domains: lowercase, valid, not a shared one (a webmail provider's,
+    the diputació's), at most MAX_MAIL_DOMAINS. Raises ValidationFailed (422)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[\s,;]+", value) if v]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValidationFailed(_INVALID, fields={"mail_domains": _l("Give a list of mail domains.")})
+    out: list[str] = []
+    shared = shared_mail_domains()
+    for raw in value:
+        domain = raw.strip().lower().removeprefix("@").rstrip(".")
+        if not _DOMAIN.fullmatch(domain):
+            raise ValidationFailed(_INVALID, fields={"mail_domains": _l("“%(domain)s” is not a mail domain "
+                                                                        "(e.g. mura.cat).", domain=raw[:80])})
+        if domain in shared:
+            raise ValidationFailed(_INVALID, fields={"mail_domains": _l(
+                "“%(domain)s” is shared by many people or councils; it cannot belong to one council.",
+                domain=domain)})
+        if domain not in out:
+            out.append(domain)
+    if len(out) > MAX_MAIL_DOMAINS:
+        raise ValidationFailed(_INVALID, fields={"mail_domains": _l("At most %(n)d domains.", n=MAX_MAIL_DOMAINS)})
+    return sorted(out)
+
+
+def _set_mail_domains(council: Council, domains: list[str]) -> None:
+    taken = db.session.scalar(select(CouncilMailDomain.domain).where(
+        CouncilMailDomain.domain.in_(domains), CouncilMailDomain.council_id != council.id).limit(1)) if domains else None
+    if taken is not None:
+        message = _l("The domain %(domain)s already belongs to another council.", domain=taken)
+        raise Conflict(message, code="duplicate_mail_domain", fields={"mail_domains": message})
+    current = {row.domain: row for row in council.domain_rows}
+    for domain, row in current.items():
+        if domain not in domains:
+            council.domain_rows.remove(row)
+    for domain in domains:
+        if domain not in current:
+            council.domain_rows.append(CouncilMailDomain(domain=domain, council_id=council.id))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        message = _l("One of these domains already belongs to another council.")
+        raise Conflict(message, code="duplicate_mail_domain", fields={"mail_domains": message}) from None
+
+
 def create_council(values: dict, *, actor: User | None) -> Council:
+    domains = clean_mail_domains(values.get("mail_domains"))
     data = _clean_council(values, creating=True)
     explicit_slug = bool(data.get("slug"))
     data["slug"] = data.get("slug") or slugify(data["name"])
@@ -174,9 +233,12 @@ def create_council(values: dict, *, actor: User | None) -> Council:
         which = "code" if "code" in str(exc.orig).lower() else "slug"
         raise Conflict(_l("Another council already uses this %(field)s.", field=which),
                        code=f"duplicate_{which}", fields={which: _l("Already in use.")}) from None
+    _set_mail_domains(council, domains)
+    changes = audit.diff({}, audit.snapshot(council, COUNCIL_FIELDS))
+    if domains:
+        changes["mail_domains"] = [None, domains]
     audit.record("create", object_type="council", object_id=council.id, actor=actor,
-                 label=council.name, council_id=council.id,
-                 changes=audit.diff({}, audit.snapshot(council, COUNCIL_FIELDS)))
+                 label=council.name, council_id=council.id, changes=changes)
     db.session.commit()
     return council
 
@@ -191,12 +253,18 @@ def update_council(council: Council, values: dict, *, actor: User | None) -> Cou
             errors[key] = _l("Cannot change after the council is created.")
     if errors:
         raise ValidationFailed(_INVALID, fields=errors)
+    domains = clean_mail_domains(values["mail_domains"]) if "mail_domains" in values else None
     data = _clean_council({k: v for k, v in values.items() if k in EDITABLE_FIELDS}, creating=False,
                           current_timezone=council.timezone)
     before = audit.snapshot(council, COUNCIL_FIELDS)
+    domains_before = council.mail_domains
     for key, value in data.items():
         setattr(council, key, value)
+    if domains is not None:
+        _set_mail_domains(council, domains)
     changes = audit.diff(before, audit.snapshot(council, COUNCIL_FIELDS))
+    if domains is not None and domains != domains_before:
+        changes["mail_domains"] = [domains_before, domains]
     if changes:
         audit.record("update", object_type="council", object_id=council.id, actor=actor,
                      label=council.name, council_id=council.id, changes=changes)

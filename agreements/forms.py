@@ -56,9 +56,14 @@ class CouncilForm(FlaskForm):
     language = SelectField(_l("Language of reports and mail"), choices=[("ca", "Català"), ("es", "Español"), ("en", "English")])
     timezone = SelectField(_l("Time zone"), default="Europe/Madrid", validators=[DataRequired()])
     active = BooleanField(_l("Active (served by the office)"), default=True)
+    mail_domains = StringField(_l("Mail domains"), validators=[Optional(), Length(max=1000)],
+                               description=_l("Mail from addresses of these domains opens tickets of this council, "
+                                              "e.g. mura.cat. Separate several with commas."))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if isinstance(self.mail_domains.data, list):
+            self.mail_domains.data = ", ".join(self.mail_domains.data)
         # A select of real zones, checked on the server like any select (an old stored alias
         # stays selectable for that council only).
         self.timezone.choices = timezones.choices(getattr(kwargs.get("obj"), "timezone", None))

@@ -55,8 +55,27 @@ class Council(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    domain_rows: Mapped[list[CouncilMailDomain]] = relationship(
+        back_populates="council", lazy="select", cascade="all, delete-orphan", order_by="CouncilMailDomain.domain")
+
+    @property
+    def mail_domains(self) -> list[str]:
+        return [row.domain for row in self.domain_rows]
+
     def __repr__(self) -> str:
         return f"<Council {self.slug}>"
+
+
+class CouncilMailDomain(CouncilOwned, db.Model):
+    """A mail domain of a council: mail from an address there is the council's (support.mail).
+
+    The domain is the primary key, so the database itself keeps one domain to one council.
+    """
+
+    __tablename__ = "council_mail_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    council: Mapped[Council] = relationship(back_populates="domain_rows", lazy="select")
 
 
 # A clerk sees only their own council's row (core.scope).

@@ -33,7 +33,8 @@ from extensions import db
 bp = Blueprint("agreements", __name__)
 
 COUNCIL_FORM_FIELDS = ("name", "slug", "code", "comarca", "population", "population_year", "area_km2",
-                       "contact_email", "contact_phone", "address", "language", "timezone", "active")
+                       "contact_email", "contact_phone", "address", "language", "timezone", "active",
+                       "mail_domains")
 
 
 @bp.get("/councils")

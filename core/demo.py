@@ -23,6 +23,8 @@ STEPS.append(("agreements.demo", "seed_agreements"))
 STEPS.append(("support.hours.demo", "seed"))
 # Tickets behind the hours; before remote's step, whose live alert opens today's monitoring ticket.
 STEPS.append(("support.tickets.demo", "seed_tickets"))
+# Mail after the tickets: its replies thread onto tickets it opened itself.
+STEPS.append(("support.mail.demo", "seed"))
 STEPS.append(("remote.demo", "seed"))
 STEPS.append(("reports.demo", "seed"))
 

@@ -34,19 +34,44 @@ CLAIM_TIMEOUT = dt.timedelta(minutes=10)
 _attachment_providers: dict[str, Callable] = {}
 
 
+# callable(OutboxMail row, about: dict) called when a mail is queued, in the caller's
+# transaction: a domain that threads its mail (support.mail: a ticket's reference in the
+# subject, References, the Message-ID remembered against the ticket) adjusts the row there.
+_thread_hooks: list[Callable] = []
+
+
 def register_attachments(kind: str, provider: Callable) -> None:
     _attachment_providers[kind] = provider
 
 
+def register_thread_hook(hook: Callable) -> None:
+    if hook not in _thread_hooks:
+        _thread_hooks.append(hook)
+
+
+def sender_domain(app: Flask | None = None) -> str:
+    app = app or current_app
+    address = parseaddr(app.config["MAIL_DEFAULT_SENDER"])[1]
+    return address.rpartition("@")[2].lower() or "councildesk.invalid"
+
+
 def queue(to_address: str, subject: str, body_text: str, *, language: str = "ca", kind: str = "",
-          council_id: int | None = None) -> OutboxMail | None:
+          council_id: int | None = None, about: dict | None = None) -> OutboxMail | None:
+    """Queue a mail; `about` says what it is about (a notification's parameters), for the
+    thread hooks; `council_id` the council it concerns (a moved clerk's queued mail is dropped)."""
     to_address = (to_address or "").strip()
     if not to_address or "@" not in to_address:
         return None
     # A header line must not carry a newline: it would let text smuggle in headers.
     subject = " ".join(subject.split())[:300]
+    # The Message-ID is chosen now, not at sending: what the mail is about can remember it in
+    # this transaction, and a reply naming it finds its way back.
     mail = OutboxMail(to_address=to_address[:254], subject=subject, body_text=body_text,
-                      language=language, kind=kind, council_id=council_id)
+                      language=language, kind=kind, council_id=council_id,
+                      message_id=make_msgid(domain=sender_domain()))
+    for hook in _thread_hooks:
+        hook(mail, about or {})
+    mail.subject = " ".join(mail.subject.split())[:300]
     db.session.add(mail)
     if has_request_context():
         g.councildesk_mail_queued = True
@@ -68,9 +93,14 @@ def _message(app: Flask, row: OutboxMail) -> EmailMessage:
     msg["From"] = formataddr((name, address))
     msg["To"] = row.to_address
     msg["Subject"] = row.subject
-    msg["Message-ID"] = make_msgid(domain=address.split("@")[-1] or "councildesk.invalid")
+    msg["Message-ID"] = row.message_id or make_msgid(domain=address.split("@")[-1] or "councildesk.invalid")
+    if row.references:
+        msg["References"] = row.references
+        msg["In-Reply-To"] = row.references.split()[-1]
     msg["Content-Language"] = row.language
+    # RFC 3834, and Exchange's own header: whatever answers automatically must not answer this.
     msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
     return msg
 
 

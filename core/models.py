@@ -61,3 +61,7 @@ class OutboxMail(db.Model):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     failed: Mapped[bool] = mapped_column(default=False)
+    # Threading (support.mail): the Message-ID given when queued, so that it can be remembered
+    # against what the mail is about before it is sent, and the References it answers.
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    references: Mapped[str | None] = mapped_column(Text)

@@ -80,7 +80,7 @@ def mail_in(language: str, to_address: str, kind: str, params: dict, link: str |
     """Queue a mail to an address (a council contact, say) written in `language`."""
     with force_locale(language or current_app.config["BABEL_DEFAULT_LOCALE"]):
         subject, body = _mail_text(kind, params, link)
-    mail.queue(to_address, subject, body, language=language, kind=kind, council_id=council_id)
+    mail.queue(to_address, subject, body, language=language, kind=kind, council_id=council_id, about=params)
 
 
 def notify_users(users: Iterable, kind: str, params: dict, *, link: str | None = None,

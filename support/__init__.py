@@ -6,11 +6,12 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from core.access import STAFF
+from core.access import ADMIN, STAFF
 from core.ui import NavItem, register_home, register_nav
 
 
 def init_app(app: Flask) -> None:
+    from core import mail as outbox
     from core.access import register_path_object
     from remote.alerts import register_alert_handler
     from support.blueprint import api_bp, bp
@@ -21,6 +22,11 @@ def init_app(app: Flask) -> None:
     from support.hours import thresholds
     from support.hours import views as hours_views  # noqa: F401
     from support.hours.models import TimeEntry
+    from support.mail import api as mail_api  # noqa: F401
+    from support.mail import jobs as mail_jobs
+    from support.mail import services as mail_services
+    from support.mail import threads as mail_threads
+    from support.mail import views as mail_views
     from support.tickets import api as tickets_api  # noqa: F401
     from support.tickets import jobs as tickets_jobs
     from support.tickets import labels, monitoring, notifications
@@ -29,6 +35,7 @@ def init_app(app: Flask) -> None:
 
     register_path_object("entry_id", TimeEntry)
     register_path_object("ticket_id", Ticket)
+    register_path_object("mail_id", lookup=mail_services.visible_to_scope)
     register_path_object("comment_id", TicketComment)
     register_path_object("attachment_id", TicketAttachment)
     app.register_blueprint(bp)
@@ -38,19 +45,27 @@ def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, tickets_views.allow_large_file_forms)
     app.cli.add_command(hours_jobs.hours_cli)
     app.cli.add_command(tickets_jobs.tickets_cli)
+    app.cli.add_command(mail_jobs.mail_cli)
+    mail_jobs.register_kinds()
+    mail_jobs.register_jobs()
+    outbox.register_thread_hook(mail_threads.thread_mail)
     thresholds.register_kinds()
     notifications.register_kinds()
     tickets_jobs.register_jobs()
     register_alert_handler(monitoring.handle_alert)
     app.jinja_env.globals.update(ticket_panel=tickets_views.asset_ticket_panel,
                                  council_tickets=tickets_views.council_ticket_panel,
-                                 ticket_labels=labels.ticket_labels, due_in=labels.due_in)
+                                 ticket_labels=labels.ticket_labels, due_in=labels.due_in,
+                                 ticket_mail=mail_views.ticket_messages)
     register_nav(
         app,
         NavItem("support.tickets", _l("Tickets"), frozenset(STAFF), "inbox", 5, key="tickets"),
         NavItem("support.tickets", _l("Help requests"), frozenset({"clerk"}), "life-preserver", 5),
         NavItem("support.dashboard", _l("Hours"), frozenset(STAFF), "clock-history", 10, key="hours"),
         NavItem("support.log", _l("Log hours"), frozenset(STAFF), "plus-circle", 11, menu="hours"),
+        NavItem("support.mail_held", _l("Held mail"), frozenset(STAFF), "envelope-exclamation", 6, menu="tickets"),
+        NavItem("support.mail_messages", _l("Mail received"), frozenset(STAFF), "envelope", 7, menu="tickets"),
+        NavItem("support.mailboxes", _l("Mailboxes"), frozenset(ADMIN), "mailbox", 915, menu="admin"),
     )
     # Managers start on the office dashboard; technicians, often on a phone, on the ticket queue
     # (the dashboard's wide table of councils is the manager's question, not theirs); clerks

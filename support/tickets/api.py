@@ -64,7 +64,9 @@ class TicketOut(OutModel):
     priority: Priority
     category: Category
     channel: Channel
-    requester_id: int | None = Field(description="Null for tickets the monitoring opened.")
+    requester_id: int | None = Field(description="Null for tickets the monitoring opened, and for mail from an "
+                                                 "address of a council's mail domains without an account.")
+    requester_email: str | None = Field(None, description="That address, when the requester has no account.")
     assignee_id: int | None
     created_at: dt.datetime
     sla: SlaOut
@@ -88,7 +90,8 @@ def _ticket_out(ticket, minutes: int | None = None, rating=False) -> dict:
     return {
         "id": ticket.id, "reference": ticket.reference, "status": ticket.status, "council_id": ticket.council_id,
         "priority": ticket.priority, "category": ticket.category, "channel": ticket.channel,
-        "requester_id": ticket.requester_id, "assignee_id": ticket.assignee_id, "created_at": ticket.created_at,
+        "requester_id": ticket.requester_id, "requester_email": ticket.requester_email,
+        "assignee_id": ticket.assignee_id, "created_at": ticket.created_at,
         "sla": {"first_response_due": ticket.first_response_due_at, "resolution_due": ticket.resolution_due_at,
                 "first_response_breached": ticket.first_response_breached,
                 "resolution_breached": ticket.resolution_breached},
@@ -160,7 +163,9 @@ class AttachmentOut(OutModel):
 class CommentOut(OutModel):
     id: int
     ticket_id: int
-    author_id: int | None = Field(description="Null for the monitoring's comments.")
+    author_id: int | None = Field(description="Null for the monitoring's comments, and for mail from an address "
+                                              "without an account.")
+    author_email: str | None = Field(None, description="The address a reply came from by mail.")
     body: str
     internal: bool
     created_at: dt.datetime
@@ -269,7 +274,8 @@ def ticket_history(ticket_id: int):
 
 
 def _comment_out(comment, files) -> dict:
-    return {"id": comment.id, "ticket_id": comment.ticket_id, "author_id": comment.author_id, "body": comment.body,
+    return {"id": comment.id, "ticket_id": comment.ticket_id, "author_id": comment.author_id,
+            "author_email": comment.author_email, "body": comment.body,
             "internal": comment.internal, "created_at": comment.created_at,
             "attachments": [AttachmentOut.model_validate(f) for f in files.get(comment.id, [])]}
 

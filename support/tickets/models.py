@@ -96,6 +96,9 @@ class Ticket(CouncilOwned, db.Model):
     category: Mapped[str] = mapped_column(String(24), default="other")
     channel: Mapped[str] = mapped_column(String(12), default="web")
     requester_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # Who asked, when it is nobody with an account: the address of a council's mail domain
+    # that wrote to the office (support.mail). Replies reach it by mail.
+    requester_email: Mapped[str | None] = mapped_column(String(254))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id", ondelete="SET NULL"))
@@ -180,8 +183,10 @@ class TicketComment(CouncilOwned, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
-    # Null: written by the system (monitoring).
+    # Null: written by the system (monitoring), or by mail from an address without an account.
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The address a reply came from by mail (support.mail), whoever wrote it.
+    author_email: Mapped[str | None] = mapped_column(String(254))
     body: Mapped[str] = mapped_column(Text)
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -97,7 +97,9 @@ def commented(ticket, comment, actor: User | None) -> None:
             _send([assignee], KIND_NOTE, params, ticket, mail=False)
         return
     params["excerpt"] = _excerpt(comment.body)
-    if actor is not None and actor.role == "clerk":
+    if (actor is not None and actor.role == "clerk") or (actor is None and comment.author_email):
+        # The council wrote (in the portal, or by mail from an address without an account).
+        params["author"] = params["author"] or comment.author_email
         assignee = _user(ticket.assignee_id)
         if assignee is not None:
             _send([assignee], KIND_REPLY, params, ticket)
@@ -105,6 +107,18 @@ def commented(ticket, comment, actor: User | None) -> None:
     requester = _requester(ticket)
     if requester is not None and (actor is None or requester.id != actor.id):
         _send([requester], KIND_REPLY, params, ticket)
+    elif requester is None and ticket.requester_email:
+        _mail_unregistered(ticket, KIND_REPLY, params)
+
+
+def _mail_unregistered(ticket, kind: str, params: dict) -> None:
+    """The office's words to someone of the council without an account, who wrote by mail:
+    by mail only, in the council's language, with no link to pages they cannot open."""
+    from agreements.models import Council
+
+    with unrestricted():
+        language = db.session.scalar(select(Council.language).where(Council.id == ticket.council_id))
+    notify.mail_in(language or "ca", ticket.requester_email, kind, params, link=None)
 
 
 def status_changed(ticket, old: str, actor: User | None) -> None:
@@ -118,6 +132,8 @@ def status_changed(ticket, old: str, actor: User | None) -> None:
     requester = _requester(ticket)
     if requester is not None and requester.role == "clerk" and (actor is None or requester.id != actor.id):
         _send([requester], KIND_STATUS, params, ticket)
+    elif requester is None and ticket.requester_email:
+        _mail_unregistered(ticket, KIND_STATUS, params)
 
 
 def assigned(ticket, assignee: User, actor: User | None) -> None:

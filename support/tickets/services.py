@@ -414,12 +414,16 @@ def change_ticket(ticket, values: dict, *, actor: User | None, now: dt.datetime 
 
 
 def add_comment(ticket, body: str, *, internal: bool, actor: User | None, now: dt.datetime | None = None,
-                files: Iterable[tuple[str, bytes]] = (), commit: bool = True):
+                files: Iterable[tuple[str, bytes]] = (), commit: bool = True, author_email: str | None = None,
+                from_council: bool = False):
     """A reply (public) or a note for the office (internal), with optional files.
 
     Clerks cannot write internal notes (403). A public reply of the office is the first
     response if none came before, and starts the work on an assigned ticket (in progress);
     a clerk's reply on a ticket waiting for the council gives it back to the office.
+
+    By mail (support.mail): `author_email` is the address it came from; `from_council` says
+    the council wrote it (a clerk, or an address of its mail domains): the council answering.
     """
     now = now or utcnow()
     clerk = actor is not None and actor.role == "clerk"
@@ -441,7 +445,7 @@ def add_comment(ticket, body: str, *, internal: bool, actor: User | None, now: d
                        code="ticket_closed")
 
     comment = TicketComment(ticket_id=ticket.id, council_id=ticket.council_id, author_id=actor.id if actor else None,
-                            body=text, internal=bool(internal), created_at=now)
+                            author_email=author_email, body=text, internal=bool(internal), created_at=now)
     db.session.add(comment)
     db.session.flush()
     search.index_comment(ticket.id, text, internal=bool(internal))
@@ -454,6 +458,10 @@ def add_comment(ticket, body: str, *, internal: bool, actor: User | None, now: d
             set_status(ticket, "in_progress", actor, now)
             changed = True
     elif clerk and ticket.status == "waiting_council":
+        set_status(ticket, "in_progress", actor, now)
+        changed = True
+    elif from_council and not internal and ticket.status in ("waiting_council", "resolved"):
+        # By mail the council does not press "not solved yet": its reply says so.
         set_status(ticket, "in_progress", actor, now)
         changed = True
     ticket.updated_at = now

@@ -51,12 +51,12 @@ def test_new_ticket_reply_and_status_mails_in_each_recipients_language(mail_app,
     ref = ticket.reference
     assert mail.send_pending() == 2  # the two technicians; nothing to the clerk who wrote it
     es = smtp_sink.to(world.technician.email)[0]
-    assert _subject(es) == f"Nueva incidencia {ref} de Mura: La impressora no imprimeix"
+    assert _subject(es) == f"Nueva incidencia [{ref}] de Mura: La impressora no imprimeix"
     assert es["Content-Language"] == "es"
     assert "Prioridad: Normal" in _body(es) and "Surt el llum taronja." in _body(es)
     assert f"/tickets/{ticket.id}" in _body(es)
     en = smtp_sink.to(second.email)[0]
-    assert _subject(en) == f"New ticket {ref} from Mura: La impressora no imprimeix"
+    assert _subject(en) == f"New ticket [{ref}] from Mura: La impressora no imprimeix"
     assert not smtp_sink.to(world.clerk_a.email) and not smtp_sink.to(world.manager.email)
 
     # The technician takes it: the clerk is told, in Catalan and everyday words.
@@ -72,10 +72,10 @@ def test_new_ticket_reply_and_status_mails_in_each_recipients_language(mail_app,
 
     clerk_mail = smtp_sink.to(world.clerk_a.email)
     assert [_subject(m) for m in clerk_mail] == [
-        f"La vostra petició {ref}: Un tècnic se n'ocupa",
-        f"Nova resposta a {ref}: La impressora no imprimeix",
-        f"La vostra petició {ref}: Esperem la vostra resposta",
-        f"La vostra petició {ref}: Resolta: confirmeu-ho, si us plau",
+        f"La vostra petició [{ref}]: Un tècnic se n'ocupa",
+        f"Nova resposta a [{ref}]: La impressora no imprimeix",
+        f"La vostra petició [{ref}]: Esperem la vostra resposta",
+        f"La vostra petició [{ref}]: Resolta: confirmeu-ho, si us plau",
     ]
     assert all(m["Content-Language"] == "ca" for m in clerk_mail)
     assert "Hi passem demà a les 9." in _body(clerk_mail[1])
@@ -83,12 +83,12 @@ def test_new_ticket_reply_and_status_mails_in_each_recipients_language(mail_app,
     for message in clerk_mail:
         assert SECRET not in _body(message) and SECRET not in _subject(message)
     # The clerk's reply goes to the assignee, in Spanish.
-    assert f"Nueva respuesta en {ref}: La impressora no imprimeix" in _subjects(smtp_sink, world.technician.email)
+    assert f"Nueva respuesta en [{ref}]: La impressora no imprimeix" in _subjects(smtp_sink, world.technician.email)
 
     # The council confirms: the assignee hears it; the clerk is not told what they just did.
     services.change_ticket(ticket, {"status": "closed"}, actor=world.clerk_a)
     mail.send_pending()
-    assert _subjects(smtp_sink, world.technician.email)[-1] == f"Mura ha confirmado que {ref} está resuelta"
+    assert _subjects(smtp_sink, world.technician.email)[-1] == f"Mura ha confirmado que [{ref}] está resuelta"
     assert len(smtp_sink.to(world.clerk_a.email)) == 4
     # Nothing is ever sent twice.
     assert mail.send_pending() == 0
@@ -100,9 +100,9 @@ def test_a_ticket_opened_by_the_office_for_a_council_tells_the_clerk(mail_app, d
                                                       "requester_id": world.clerk_a.id}, actor=world.manager)
     mail.send_pending()
     assert _subjects(smtp_sink, world.clerk_a.email) == [
-        f"Hemos registrado su solicitud {ticket.reference}: Cridada: no va el correu"]
+        f"Hemos registrado su solicitud [{ticket.reference}]: Cridada: no va el correu"]
     assert _subjects(smtp_sink, world.technician.email) == [
-        f"Nova incidència {ticket.reference} de Mura: Cridada: no va el correu"]
+        f"Nova incidència [{ticket.reference}] de Mura: Cridada: no va el correu"]
 
 
 def test_a_breach_mails_the_assignee_and_the_managers_once(mail_app, db, world, smtp_sink):
@@ -121,8 +121,8 @@ def test_a_breach_mails_the_assignee_and_the_managers_once(mail_app, db, world, 
     services.change_ticket(ticket, {"priority": "high"}, actor=world.manager, now=late + dt.timedelta(minutes=6))
     mail.send_pending()
     ref = ticket.reference
-    assert _subjects(smtp_sink, world.technician.email) == [f"{ref} ha superat el termini de primera resposta"]
-    assert _subjects(smtp_sink, world.manager.email) == [f"{ref} ha superado el plazo de primera respuesta"]
+    assert _subjects(smtp_sink, world.technician.email) == [f"[{ref}] ha superat el termini de primera resposta"]
+    assert _subjects(smtp_sink, world.manager.email) == [f"[{ref}] ha superado el plazo de primera respuesta"]
     assert not smtp_sink.to(world.clerk_a.email)  # the council is not mailed about the office's lateness
     assert "Mura: No hi ha internet." in _body(smtp_sink.to(world.technician.email)[0])
     notes = db.session.scalars(select(Notification.user_id).where(Notification.kind == "support.ticket_breach"))
@@ -143,4 +143,4 @@ def test_mail_through_the_pages_leaves_after_the_response(mail_app, db, world, s
     while not smtp_sink.to(world.technician.email) and time.monotonic() < deadline:
         time.sleep(0.05)
     subject = _subject(smtp_sink.to(world.technician.email)[0])
-    assert subject.startswith("Nueva incidencia MURA-") and subject.endswith(": No puc signar")
+    assert subject.startswith("Nueva incidencia [MURA-") and subject.endswith(": No puc signar")
