@@ -1,0 +1,17 @@
+"""Path arguments of the office calendar, teams, absences and visits routes.
+
+Local holidays are office-wide (admins only). Loaded after tests/samples/support.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def provide(world, side):
+    from core import holiday_pages
+
+    # Side "b" gets its own day: one holiday per side, as the matrix may delete either.
+    day = dt.date(2030, 8, 16) if side == "a" else dt.date(2030, 8, 19)
+    holiday = holiday_pages.add_local_holiday(day, f"Festa major {side}", actor=world.admin)
+    return {"holiday_id": holiday.id}
