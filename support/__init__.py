@@ -21,6 +21,8 @@ def init_app(app: Flask) -> None:
     from support.hours import thresholds
     from support.hours import views as hours_views  # noqa: F401
     from support.hours.models import TimeEntry
+    from support.teams import api as teams_api  # noqa: F401
+    from support.teams import views as teams_views
     from support.tickets import api as tickets_api  # noqa: F401
     from support.tickets import jobs as tickets_jobs
     from support.tickets import labels, monitoring, notifications
@@ -41,13 +43,16 @@ def init_app(app: Flask) -> None:
     register_alert_handler(monitoring.handle_alert)
     app.jinja_env.globals.update(ticket_panel=tickets_views.asset_ticket_panel,
                                  council_tickets=tickets_views.council_ticket_panel,
-                                 ticket_labels=labels.ticket_labels, due_in=labels.due_in)
+                                 ticket_labels=labels.ticket_labels, due_in=labels.due_in,
+                                 routing_reason=teams_views.routing_reason)
     register_nav(
         app,
         NavItem("support.tickets", _l("Tickets"), frozenset(STAFF), "inbox", 5, key="tickets"),
         NavItem("support.tickets", _l("Help requests"), frozenset({"clerk"}), "life-preserver", 5),
         NavItem("support.dashboard", _l("Hours"), frozenset(STAFF), "clock-history", 10, key="hours"),
         NavItem("support.log", _l("Log hours"), frozenset(STAFF), "plus-circle", 11, menu="hours"),
+        NavItem("support.teams", _l("Teams"), frozenset(STAFF), "people", 6, menu="tickets"),
+        NavItem("support.absences", _l("Absences"), frozenset(STAFF), "calendar-x", 7, menu="tickets"),
     )
     # The office dashboard is where managers and technicians start; clerks keep their council.
     register_home(app, "support.dashboard", "manager", "technician")
