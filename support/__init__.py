@@ -28,11 +28,15 @@ def init_app(app: Flask) -> None:
     from support.tickets import labels, monitoring, notifications
     from support.tickets import views as tickets_views
     from support.tickets.models import Ticket, TicketAttachment, TicketComment
+    from support.visits import api as visits_api  # noqa: F401
+    from support.visits.models import Visit, VisitSlot
 
     register_path_object("entry_id", TimeEntry)
     register_path_object("ticket_id", Ticket)
     register_path_object("comment_id", TicketComment)
     register_path_object("attachment_id", TicketAttachment)
+    register_path_object("slot_id", VisitSlot)
+    register_path_object("visit_id", Visit)
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     app.cli.add_command(hours_jobs.hours_cli)

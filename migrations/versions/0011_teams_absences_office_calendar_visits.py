@@ -1,8 +1,8 @@
-"""teams absences office calendar visits
+"""teams, absences, the office's local holidays, visit slots and visits
 
 Revision ID: 0011
 Revises: 0008
-Create Date: 2026-12-05 18:03:10.022725
+Create Date: 2026-12-05 18:24:25.170029
 
 """
 from alembic import op
@@ -57,6 +57,28 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_teams')),
     sa.UniqueConstraint('name', name=op.f('uq_teams_name'))
     )
+    op.create_table('visit_slots',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('technician_id', sa.Integer(), nullable=False),
+    sa.Column('starts_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('minutes', sa.Integer(), nullable=False),
+    sa.Column('capacity', sa.Integer(), nullable=False),
+    sa.Column('booked', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('council_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint("status IN ('open', 'cancelled')", name=op.f('ck_visit_slots_status_known')),
+    sa.CheckConstraint('booked >= 0 AND booked <= capacity', name=op.f('ck_visit_slots_booked_within_capacity')),
+    sa.ForeignKeyConstraint(['council_id'], ['councils.id'], name=op.f('fk_visit_slots_council_id_councils'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['technician_id'], ['users.id'], name=op.f('fk_visit_slots_technician_id_users'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_slots'))
+    )
+    with op.batch_alter_table('visit_slots', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_visit_slots_council_id'), ['council_id'], unique=False)
+        batch_op.create_index('ix_visit_slots_council_time', ['council_id', 'starts_at'], unique=False)
+        batch_op.create_index('ix_visit_slots_technician_time', ['technician_id', 'starts_at'], unique=False)
+
     op.create_table('team_categories',
     sa.Column('category', sa.String(length=24), nullable=False),
     sa.Column('team_id', sa.Integer(), nullable=False),
@@ -77,14 +99,41 @@ def upgrade():
     with op.batch_alter_table('team_members', schema=None) as batch_op:
         batch_op.create_index('ix_team_members_user', ['user_id'], unique=False)
 
-    with op.batch_alter_table('ticket_changes', schema=None) as batch_op:  # add_column: no rebuild
+    op.create_table('visits',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('slot_id', sa.Integer(), nullable=False),
+    sa.Column('technician_id', sa.Integer(), nullable=False),
+    sa.Column('starts_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=True),
+    sa.Column('booked_by_id', sa.Integer(), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('sequence', sa.Integer(), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cancelled_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancel_reason', sa.Text(), nullable=False),
+    sa.Column('council_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint("status IN ('booked', 'cancelled')", name=op.f('ck_visits_status_known')),
+    sa.ForeignKeyConstraint(['booked_by_id'], ['users.id'], name=op.f('fk_visits_booked_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['council_id'], ['councils.id'], name=op.f('fk_visits_council_id_councils'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['slot_id'], ['visit_slots.id'], name=op.f('fk_visits_slot_id_visit_slots'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['technician_id'], ['users.id'], name=op.f('fk_visits_technician_id_users'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_visits_ticket_id_tickets'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visits'))
+    )
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_visits_council_id'), ['council_id'], unique=False)
+        batch_op.create_index('ix_visits_council_time', ['council_id', 'starts_at'], unique=False)
+        batch_op.create_index('ix_visits_slot', ['slot_id', 'status'], unique=False)
+        batch_op.create_index('ix_visits_technician_time', ['technician_id', 'starts_at'], unique=False)
+
+    with op.batch_alter_table('ticket_changes', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reason', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True))
 
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('team_id', sa.Integer(), nullable=True))
         batch_op.create_index('ix_tickets_team_queue', ['team_id', 'queue_at', 'id'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_tickets_team_id_teams'), 'teams', ['team_id'], ['id'],
-                                    ondelete='SET NULL')
+        batch_op.create_foreign_key(batch_op.f('fk_tickets_team_id_teams'), 'teams', ['team_id'], ['id'], ondelete='SET NULL')
 
     # ### end Alembic commands ###
 
@@ -99,6 +148,13 @@ def downgrade():
     with op.batch_alter_table('ticket_changes', schema=None) as batch_op:
         batch_op.drop_column('reason')
 
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.drop_index('ix_visits_technician_time')
+        batch_op.drop_index('ix_visits_slot')
+        batch_op.drop_index('ix_visits_council_time')
+        batch_op.drop_index(batch_op.f('ix_visits_council_id'))
+
+    op.drop_table('visits')
     with op.batch_alter_table('team_members', schema=None) as batch_op:
         batch_op.drop_index('ix_team_members_user')
 
@@ -107,6 +163,12 @@ def downgrade():
         batch_op.drop_index('ix_team_categories_team')
 
     op.drop_table('team_categories')
+    with op.batch_alter_table('visit_slots', schema=None) as batch_op:
+        batch_op.drop_index('ix_visit_slots_technician_time')
+        batch_op.drop_index('ix_visit_slots_council_time')
+        batch_op.drop_index(batch_op.f('ix_visit_slots_council_id'))
+
+    op.drop_table('visit_slots')
     op.drop_table('teams')
     op.drop_table('office_holidays')
     with op.batch_alter_table('absences', schema=None) as batch_op:
