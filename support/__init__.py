@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     from support.tickets import views as tickets_views
     from support.tickets.models import Ticket, TicketAttachment, TicketComment
     from support.visits import api as visits_api  # noqa: F401
+    from support.visits import views as visits_views  # noqa: F401
     from support.visits.models import Visit, VisitSlot
 
     register_path_object("entry_id", TimeEntry)
@@ -57,6 +58,9 @@ def init_app(app: Flask) -> None:
         NavItem("support.log", _l("Log hours"), frozenset(STAFF), "plus-circle", 11, menu="hours"),
         NavItem("support.teams", _l("Teams"), frozenset(STAFF), "people", 6, menu="tickets"),
         NavItem("support.absences", _l("Absences"), frozenset(STAFF), "calendar-x", 7, menu="tickets"),
+        NavItem("support.day_plan", _l("Day plan"), frozenset(STAFF), "signpost-split", 8, menu="tickets"),
+        NavItem("support.visit_list", _l("Visits"), frozenset(STAFF), "calendar-check", 9, menu="tickets"),
+        NavItem("support.visit_slots", _l("Book a visit"), frozenset({"clerk"}), "calendar-plus", 6),
     )
     # The office dashboard is where managers and technicians start; clerks keep their council.
     register_home(app, "support.dashboard", "manager", "technician")

@@ -34,7 +34,7 @@ NOTES_MAX = 2000
 _INVALID = _l("Some fields are not valid.")
 
 
-def _zone() -> ZoneInfo:
+def office_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["OFFICE_TIMEZONE"])
 
 
@@ -44,7 +44,7 @@ def _valid_id(value) -> bool:
 
 def local_day_bounds(first: dt.date | None, last: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     """Office-local dates (both inclusive) as a UTC half-open range."""
-    zone = _zone()
+    zone = office_zone()
     lo = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC) if first else None
     hi = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC) if last else None
     return lo, hi
@@ -53,7 +53,7 @@ def local_day_bounds(first: dt.date | None, last: dt.date | None) -> tuple[dt.da
 def occurrences(start: dt.datetime, repeat_weeks: int | None, until: dt.date | None) -> list[dt.datetime]:
     """The starts of a series in UTC: the same office-local wall-clock time every
     `repeat_weeks` weeks up to `until` (an office-local date, inclusive)."""
-    zone = _zone()
+    zone = office_zone()
     wall = start.astimezone(zone).replace(tzinfo=None)
     if not repeat_weeks or until is None:
         return [start.astimezone(dt.UTC)]
@@ -165,7 +165,7 @@ def is_offered(slot: VisitSlot, now: dt.datetime) -> bool:
     """Open, ahead, not on a holiday and its technician not absent that day."""
     if slot.status != "open" or slot.starts_at <= now:
         return False
-    day = slot.starts_at.astimezone(_zone()).date()
+    day = slot.starts_at.astimezone(office_zone()).date()
     if day in office_calendar().holidays:
         return False
     return slot.technician_id not in absent_ids([slot.technician_id], day)
