@@ -15,7 +15,7 @@ from core.db import MAX_ID
 from core.keyset import keyset_page
 from extensions import db
 from support.blueprint import api_bp as bp
-from support.visits import services
+from support.visits import ical, services
 from support.visits.models import Visit, VisitSlot
 
 
@@ -143,3 +143,15 @@ def get_visit(visit_id: int):
                        "Cancelling twice is harmless.")
 def cancel_visit(visit_id: int, body: CancelIn):
     return services.cancel_visit(services.get_visit(visit_id), body.reason, actor=_actor())
+
+
+class FeedOut(OutModel):
+    url: str = Field(description="The personal iCalendar feed, read without a token; a new call replaces it.")
+
+
+@bp.post("/calendar-feed")
+@allow(*ALL_ROLES)
+@operation("New personal calendar feed URL", response=FeedOut, status=201, tags=["visits"],
+           description="Staff: their booked visits; clerks: their council's. The previous URL stops working.")
+def new_calendar_feed():
+    return {"url": ical.new_feed_url(_actor())}

@@ -68,3 +68,14 @@ class Visit(CouncilOwned, db.Model):
 
     slot: Mapped[VisitSlot] = relationship(lazy="select")
     council: Mapped[Council] = relationship(lazy="select")
+
+
+class CalendarFeed(db.Model):
+    """A user's personal iCalendar feed: only the hash of its secret is kept; a new secret
+    replaces the old one (the previous URL stops working)."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

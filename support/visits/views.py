@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from accounts.forms import ConfirmForm
 from agreements.models import Council
 from agreements.months import office_today
-from core.access import ALL_ROLES, STAFF, allow
+from core.access import ALL_ROLES, STAFF, allow, public
 from core.db import utcnow
 from core.errors import DomainError
 from core.ui import apply_errors
@@ -24,7 +25,7 @@ from support.hours import figures
 from support.hours import services as hours
 from support.hours.forms import apply_entry_errors
 from support.tickets.models import OPEN_STATUSES, Ticket
-from support.visits import services
+from support.visits import ical, services
 from support.visits.forms import BookForm, CancelVisitForm, LogVisitForm
 from support.visits.models import Visit
 
@@ -101,7 +102,7 @@ def visit_list():
     if current_user.role == "technician":
         stmt = stmt.where(Visit.technician_id == current_user.id)
     visits = list(db.session.scalars(stmt.order_by(Visit.starts_at, Visit.id).limit(200)))
-    return render_template("support/visits/visits.html", visits=visits, form=CancelVisitForm(),
+    return render_template("support/visits/visits.html", visits=visits, form=CancelVisitForm(), confirm=ConfirmForm(),
                            booked=request.args.get("booked", type=int))
 
 
@@ -172,3 +173,20 @@ def day_plan_log(visit_id: int):
         flash(" ".join(str(e) for f in form for e in f.errors) or _("The form expired. Please submit it again."),
               "danger")
     return redirect(url_for("support.day_plan", day=day.isoformat(), technician=visit.technician_id))
+
+
+@bp.get("/calendar/<secret>.ics")
+@public
+def calendar_feed(secret: str):
+    body = ical.feed_for_secret(secret)
+    if body is None:
+        abort(404)
+    return Response(body, mimetype="text/calendar", headers={"Cache-Control": "private, max-age=300"})
+
+
+@bp.post("/calendar-feed")
+@allow(*ALL_ROLES)
+def calendar_feed_new():
+    if ConfirmForm().validate_on_submit():
+        flash(_("Your calendar address: %(url)s", url=ical.new_feed_url(_actor())), "success")
+    return redirect(url_for("support.visit_list"))

@@ -32,5 +32,8 @@ def provide(world, side):
     (slot,) = visits.create_slots({"council_id": council.id, "technician_id": world.manager.id,
                                    "starts_at": start, "minutes": 60, "capacity": 20}, actor=world.manager)
     visit = visits.book(slot.id, {"notes": f"Sample {side}"}, actor=clerk)
+    from support.visits import ical
+
+    secret = ical.new_feed_secret(clerk)
     return {"holiday_id": holiday.id, "team_id": team.id, "absence_id": absence.id, "slot_id": slot.id,
-            "visit_id": visit.id}
+            "visit_id": visit.id, "secret": secret}

@@ -1,8 +1,8 @@
-"""teams, absences, the office's local holidays, visit slots and visits
+"""teams, absences, the office's local holidays, visit slots, visits and calendar feeds
 
 Revision ID: 0011
 Revises: 0008
-Create Date: 2026-12-05 18:24:25.170029
+Create Date: 2026-12-05 18:35:23.363488
 
 """
 from alembic import op
@@ -36,6 +36,14 @@ def upgrade():
     with op.batch_alter_table('absences', schema=None) as batch_op:
         batch_op.create_index('ix_absences_user_days', ['user_id', 'starts_on', 'ends_on'], unique=False)
 
+    op.create_table('calendar_feeds',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('secret_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_calendar_feeds_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_calendar_feeds')),
+    sa.UniqueConstraint('secret_hash', name=op.f('uq_calendar_feeds_secret_hash'))
+    )
     op.create_table('office_holidays',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -171,6 +179,7 @@ def downgrade():
     op.drop_table('visit_slots')
     op.drop_table('teams')
     op.drop_table('office_holidays')
+    op.drop_table('calendar_feeds')
     with op.batch_alter_table('absences', schema=None) as batch_op:
         batch_op.drop_index('ix_absences_user_days')
 
