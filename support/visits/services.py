@@ -45,6 +45,9 @@ def _valid_id(value) -> bool:
 def local_day_bounds(first: dt.date | None, last: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     """Office-local dates (both inclusive) as a UTC half-open range."""
     zone = office_zone()
+    # Dates at the ends of the calendar (0001-01-01, 9999-12-31) would overflow on conversion.
+    first = min(max(first, dt.date(1900, 1, 1)), dt.date(9000, 1, 1)) if first else None
+    last = min(max(last, dt.date(1900, 1, 1)), dt.date(9000, 1, 1)) if last else None
     lo = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC) if first else None
     hi = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC) if last else None
     return lo, hi
@@ -83,6 +86,8 @@ def create_slots(values: dict, *, actor: User | None, now: dt.datetime | None = 
         errors["starts_at"] = _l("Must be a timestamp (ISO 8601 with offset).")
     elif starts_at <= now:
         errors["starts_at"] = _l("The start is in the past.")
+    elif starts_at > now + dt.timedelta(days=5 * 366):
+        errors["starts_at"] = _l("At most five years ahead.")
     minutes = values.get("minutes")
     if not _valid_id(minutes) or not 15 <= minutes <= 600:
         errors["minutes"] = _l("Between 15 and 600 minutes.")

@@ -157,3 +157,12 @@ def test_twenty_concurrent_bookings_of_a_capacity_three_slot(app, db, world, api
 
     from support.visits.models import Visit
     assert db.session.scalar(select(func.count()).select_from(Visit).where(Visit.slot_id == slot_id)) == 3
+
+
+def test_dates_at_the_ends_of_the_calendar_are_not_a_5xx(app, db, world, api_for):
+    api = api_for(world.manager)
+    assert api.get("/api/v1/visit-slots?from=0001-01-01&to=9999-12-31").status_code == 200
+    assert api.get("/api/v1/visits?from=9999-12-31").status_code == 200
+    far = api.post("/api/v1/visit-slots", json={"council_id": world.council_a.id, "technician_id": world.technician.id,
+                                                "starts_at": "9999-12-31T09:00:00+01:00", "minutes": 600})
+    assert far.status_code == 422
