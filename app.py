@@ -113,6 +113,7 @@ def _init_extensions(app: Flask) -> None:
 def _register(app: Flask) -> None:
     import importlib
 
+    from core import holiday_pages
     from core import views as core_views
     from core.backup import backup_command, restore_command
     from core.db import IdConverter
@@ -123,6 +124,7 @@ def _register(app: Flask) -> None:
     # Before any route is added: routes bind their converters when registered.
     app.url_map.converters["int"] = IdConverter
     app.register_blueprint(core_views.bp)
+    holiday_pages.init_app(app)
     app.register_blueprint(core_api)
     for name in DOMAINS:
         importlib.import_module(name).init_app(app)

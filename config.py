@@ -85,11 +85,16 @@ class DefaultConfig:
     BABEL_DEFAULT_TIMEZONE = "Europe/Madrid"
     OFFICE_TIMEZONE = "Europe/Madrid"
     # The office's working calendar: hours forecasts and ticket SLAs count business time on it.
-    # Weekdays 0 = Monday; hours "08:00-15:00" (a split shift: "08:00-14:00, 16:00-18:00");
-    # holidays as YYYY-MM-DD (movable feasts, the town's festa major) and MM-DD (fixed ones;
-    # None: Catalonia's fixed public holidays).
+    # Weekdays 0 = Monday; hours "08:00-15:00" (a split shift: "08:00-14:00, 16:00-18:00").
+    # Public holidays come from the `holidays` package for OFFICE_COUNTRY and
+    # OFFICE_SUBDIVISION (ISO 3166: "ES"/"CT" Catalonia, "AR"/"B" Buenos Aires province);
+    # local ones are added by admins in the app (Administration > Office calendar). Extra
+    # dates may still be given here: YYYY-MM-DD in OFFICE_HOLIDAYS, MM-DD yearly ones in
+    # OFFICE_RECURRING_HOLIDAYS.
     OFFICE_WORKDAYS = (0, 1, 2, 3, 4)
     OFFICE_HOURS = "08:00-15:00"
+    OFFICE_COUNTRY = "ES"
+    OFFICE_SUBDIVISION: str | None = "CT"
     OFFICE_HOLIDAYS: tuple = ()
     OFFICE_RECURRING_HOLIDAYS: tuple | None = None
     OFFICE_NAME = "Oficina comarcal d'informàtica"

@@ -1,10 +1,10 @@
-"""Cross-domain tables: in-app notifications and the outgoing-mail queue."""
+"""Cross-domain tables: in-app notifications, the outgoing-mail queue and the office's local holidays."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -65,3 +65,17 @@ class OutboxMail(db.Model):
     # against what the mail is about before it is sent, and the References it answers.
     message_id: Mapped[str | None] = mapped_column(String(300))
     references: Mapped[str | None] = mapped_column(Text)
+
+
+class OfficeHoliday(db.Model):
+    """A local holiday or festivity the office does not work (the town's festa major, a
+    bridge day), added by admins in the app on top of the country's public holidays, which
+    come from the `holidays` package (core.calendar)."""
+
+    __tablename__ = "office_holidays"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

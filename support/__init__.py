@@ -27,17 +27,24 @@ def init_app(app: Flask) -> None:
     from support.mail import services as mail_services
     from support.mail import threads as mail_threads
     from support.mail import views as mail_views
+    from support.teams import api as teams_api  # noqa: F401
+    from support.teams import views as teams_views
     from support.tickets import api as tickets_api  # noqa: F401
     from support.tickets import jobs as tickets_jobs
     from support.tickets import labels, monitoring, notifications
     from support.tickets import views as tickets_views
     from support.tickets.models import Ticket, TicketAttachment, TicketComment
+    from support.visits import api as visits_api  # noqa: F401
+    from support.visits import views as visits_views  # noqa: F401
+    from support.visits.models import Visit, VisitSlot
 
     register_path_object("entry_id", TimeEntry)
     register_path_object("ticket_id", Ticket)
     register_path_object("mail_id", lookup=mail_services.visible_to_scope)
     register_path_object("comment_id", TicketComment)
     register_path_object("attachment_id", TicketAttachment)
+    register_path_object("slot_id", VisitSlot)
+    register_path_object("visit_id", Visit)
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     # First of all before-request functions: CSRF protection reads the form, and would meet
@@ -56,7 +63,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(ticket_panel=tickets_views.asset_ticket_panel,
                                  council_tickets=tickets_views.council_ticket_panel,
                                  ticket_labels=labels.ticket_labels, due_in=labels.due_in,
-                                 ticket_mail=mail_views.ticket_messages)
+                                 ticket_mail=mail_views.ticket_messages,
+                                 routing_reason=teams_views.routing_reason)
     register_nav(
         app,
         NavItem("support.tickets", _l("Tickets"), frozenset(STAFF), "inbox", 5, key="tickets"),
@@ -66,6 +74,11 @@ def init_app(app: Flask) -> None:
         NavItem("support.mail_held", _l("Held mail"), frozenset(STAFF), "envelope-exclamation", 6, menu="tickets"),
         NavItem("support.mail_messages", _l("Mail received"), frozenset(STAFF), "envelope", 7, menu="tickets"),
         NavItem("support.mailboxes", _l("Mailboxes"), frozenset(ADMIN), "mailbox", 915, menu="admin"),
+        NavItem("support.teams", _l("Teams"), frozenset(STAFF), "people", 6, menu="tickets"),
+        NavItem("support.absences", _l("Absences"), frozenset(STAFF), "calendar-x", 7, menu="tickets"),
+        NavItem("support.day_plan", _l("Day plan"), frozenset(STAFF), "signpost-split", 8, menu="tickets"),
+        NavItem("support.visit_list", _l("Visits"), frozenset(STAFF), "calendar-check", 9, menu="tickets"),
+        NavItem("support.visit_slots", _l("Book a visit"), frozenset({"clerk"}), "calendar-plus", 6),
     )
     # Managers start on the office dashboard; technicians, often on a phone, on the ticket queue
     # (the dashboard's wide table of councils is the manager's question, not theirs); clerks

@@ -30,8 +30,6 @@ LONG_MODULES_ALLOWED: dict[str, str] = {
     "remote/agent/collect.py": "the agent is a separate program installed alone on council machines; its "
                                "collector is one subject (what psutil reads, per metric) and splitting it "
                                "would add files to every installation for no reader's benefit",
-    "core/calendar.py": "one class, BusinessCalendar, with its year tables: the office calendar's whole "
-                        "public interface (its configuration parsing is already apart)",
 }
 
 def discover_modules() -> dict[str, Path]:

@@ -1,7 +1,7 @@
 """mail intake: received messages, mailboxes, threading ids, acknowledgements, council mail domains
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-05 18:01:53.083479
 
 """

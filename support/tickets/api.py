@@ -68,6 +68,7 @@ class TicketOut(OutModel):
                                                  "address of a council's mail domains without an account.")
     requester_email: str | None = Field(None, description="That address, when the requester has no account.")
     assignee_id: int | None
+    team_id: int | None = Field(description="The team of its category when opened (or set by hand), or null.")
     created_at: dt.datetime
     sla: SlaOut
     title: str
@@ -92,6 +93,7 @@ def _ticket_out(ticket, minutes: int | None = None, rating=False) -> dict:
         "priority": ticket.priority, "category": ticket.category, "channel": ticket.channel,
         "requester_id": ticket.requester_id, "requester_email": ticket.requester_email,
         "assignee_id": ticket.assignee_id, "created_at": ticket.created_at,
+        "team_id": ticket.team_id,
         "sla": {"first_response_due": ticket.first_response_due_at, "resolution_due": ticket.resolution_due_at,
                 "first_response_breached": ticket.first_response_breached,
                 "resolution_breached": ticket.resolution_breached},
@@ -125,6 +127,7 @@ class TicketPatch(ApiModel):
                                                 "setting it moves the ticket to `assigned`.")
     priority: Priority = omittable()
     category: Category = omittable()
+    team_id: int | None = Field(None, ge=1, le=MAX_ID, description="A team (unknown → 422); null: no team.")
 
 
 class TicketQuery(PageQuery):
@@ -133,6 +136,7 @@ class TicketQuery(PageQuery):
         None, description="A status, or `open` for every status before resolved.")
     priority: Priority | None = None
     assignee_id: int | None = Field(None, ge=1, le=MAX_ID)
+    team_id: int | None = Field(None, ge=1, le=MAX_ID)
     unassigned: bool | None = Field(None, description="true: only tickets nobody has.")
     category: Category | None = None
     sla: Literal["ok", "warning", "breached", "paused"] | None = Field(
@@ -192,6 +196,9 @@ class ChangeOut(OutModel):
     field: Literal["status", "assignee", "priority", "category"]
     old_value: str | None
     new_value: str | None
+    reason: dict | None = Field(None, description="Automatic assignments: the rule, the team and who was "
+                                                  "skipped as absent, e.g. {\"rule\": \"round_robin\", "
+                                                  "\"team\": \"Xarxes\", \"skipped\": [\"Marta\"]}.")
 
 
 def _actor():
@@ -232,7 +239,7 @@ def list_tickets(query: TicketQuery):
     if query.council_id is not None:
         councils.get_council(query.council_id)
     filters = queue.TicketFilters(council_id=query.council_id, status=query.status, priority=query.priority,
-                                     category=query.category, assignee_id=query.assignee_id,
+                                     category=query.category, assignee_id=query.assignee_id, team_id=query.team_id,
                                      unassigned=bool(query.unassigned), sla=query.sla, asset_id=query.asset_id,
                                      q=query.q)
     stmt = queue.ticket_query(filters, include_internal=current_user.role != "clerk")
@@ -254,7 +261,7 @@ def get_ticket(ticket_id: int):
 @bp.patch("/tickets/<int:ticket_id>")
 @allow(*ALL_ROLES)
 @operation("Change a ticket", body=TicketPatch, response=TicketOut, errors=(409,), tags=["tickets"],
-           description="Any of `status`, `assignee_id`, `priority`, `category`. Moves: new → assigned → "
+           description="Any of `status`, `assignee_id`, `priority`, `category`, `team_id`. Moves: new → assigned → "
                        "in_progress → waiting_council | resolved; waiting_council → in_progress | resolved; "
                        "resolved → closed | in_progress (reopen); anything else is 409 `invalid_transition`. "
                        "Clerks may only answer a resolved ticket of their council: `closed` (solved) or "

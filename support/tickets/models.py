@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from accounts.models import User
 from agreements.models import Council
 from core.db import UTCDateTime, utcnow
+from core.models import JSONType
 from core.scope import CouncilOwned, add_clerk_criteria
 from extensions import db
 from inventory.models import Asset
@@ -73,6 +74,7 @@ class Ticket(CouncilOwned, db.Model):
         Index("ix_tickets_council_queue", "council_id", "queue_at", "id"),
         Index("ix_tickets_assignee_queue", "assignee_id", "queue_at", "id"),
         Index("ix_tickets_category_queue", "category", "queue_at", "id"),
+        Index("ix_tickets_team_queue", "team_id", "queue_at", "id"),
         # A council's requests, newest first (the clerks' list), and an asset's tickets.
         Index("ix_tickets_council_recent", "council_id", "id"),
         Index("ix_tickets_asset", "asset_id", "id"),
@@ -102,6 +104,8 @@ class Ticket(CouncilOwned, db.Model):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id", ondelete="SET NULL"))
+    # The team of its category when it was opened (support.teams), or one set by hand.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     # A new request about a closed one that came back ("it happens again").
     related_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     monitoring_key: Mapped[str | None] = mapped_column(String(60), index=True)
@@ -170,6 +174,10 @@ class TicketChange(CouncilOwned, db.Model):
     field: Mapped[str] = mapped_column(String(16))
     old_value: Mapped[str | None] = mapped_column(String(40))
     new_value: Mapped[str | None] = mapped_column(String(40))
+    # Why the system made this change, for automatic assignments (support.teams.routing):
+    # {"rule": "round_robin", "team": "Xarxes", "skipped": ["Marta"]}, rendered when read so
+    # the history speaks the reader's language.
+    reason: Mapped[dict | None] = mapped_column(JSONType)
 
     actor: Mapped[User | None] = relationship(lazy="select")
 

@@ -48,6 +48,7 @@ class TicketFilters:
     priority: str | None = None
     category: str | None = None
     assignee_id: int | None = None
+    team_id: int | None = None
     unassigned: bool = False
     sla: str | None = None
     asset_id: int | None = None
@@ -87,6 +88,8 @@ def ticket_query(filters: TicketFilters, *, include_internal: bool):
         stmt = stmt.where(Ticket.assignee_id.is_(None))
     elif f.assignee_id is not None:
         stmt = stmt.where(Ticket.assignee_id == f.assignee_id)
+    if f.team_id is not None:
+        stmt = stmt.where(Ticket.team_id == f.team_id)
     if f.sla == "breached":
         stmt = stmt.where((Ticket.sla_state == "breached") | Ticket.first_response_breached
                           | Ticket.resolution_breached)

@@ -27,6 +27,7 @@ from core.text import text_problem
 from extensions import db
 from support.hours import services as hours
 from support.hours.models import TimeEntry
+from support.teams import routing
 from support.tickets import attachments, notifications, search
 from support.tickets.claims import insert_ignoring
 from support.tickets.labels import ticket_status_labels
@@ -215,11 +216,12 @@ def next_ticket_number(council_id: int, year: int) -> int:
                               .values(last=TicketCounter.last + 1).returning(TicketCounter.last)).scalar_one()
 
 
-def _record_change(ticket, field: str, old, new, actor: User | None, now: dt.datetime) -> None:
+def _record_change(ticket, field: str, old, new, actor: User | None, now: dt.datetime,
+                   reason: dict | None = None) -> None:
     db.session.add(TicketChange(ticket_id=ticket.id, council_id=ticket.council_id, at=now,
                                 actor_id=actor.id if actor is not None else None, field=field,
                                 old_value=None if old is None else str(old),
-                                new_value=None if new is None else str(new)))
+                                new_value=None if new is None else str(new), reason=reason))
 
 
 def set_status(ticket, status: str, actor: User | None, now: dt.datetime) -> None:
@@ -324,12 +326,24 @@ def create_ticket(council: Council, values: dict, *, actor: User | None, now: dt
     db.session.add(ticket)
     db.session.flush()
     _record_change(ticket, "status", None, "new", actor, now)
+    events = [(now, "new")]
+    decision = routing.choose(category, now)
+    ticket.team_id = decision.team.id if decision.team is not None else None
+    if decision.assignee is not None:
+        # The system assigns (actor None); the reason goes into the history with it.
+        _record_change(ticket, "assignee", None, decision.assignee.id, None, now, reason=decision.reason)
+        ticket.assignee_id = decision.assignee.id
+        ticket.assignee = decision.assignee
+        set_status(ticket, "assigned", None, now)
+        events.append((now, "assigned"))
     search.index_ticket(ticket)
-    refresh_sla(ticket, now, [(now, "new")])
+    refresh_sla(ticket, now, events)
     stored = attachments.store_files(ticket, checked, actor, comment=None, now=now)
     audit_ticket("create", ticket, actor, audit.diff({}, audit.snapshot(ticket, (
         "reference", "title", "priority", "category", "channel", "requester_id", "asset_id"))))
     notifications.ticket_opened(ticket, actor)
+    if decision.assignee is not None:
+        notifications.assigned(ticket, decision.assignee, None)
     if commit:
         attachments.commit_or_discard(stored)
     return ticket
@@ -358,7 +372,7 @@ def change_ticket(ticket, values: dict, *, actor: User | None, now: dt.datetime 
     (closed) or say it is not solved (in progress again).
     """
     now = now or utcnow()
-    values = {k: v for k, v in values.items() if k in ("status", "assignee_id", "priority", "category")}
+    values = {k: v for k, v in values.items() if k in ("status", "assignee_id", "priority", "category", "team_id")}
     if actor is not None and actor.role == "clerk" and values:
         answers = {target for _source, target in CLERK_TRANSITIONS}
         if set(values) - {"status"} or values.get("status") not in answers:
@@ -375,10 +389,14 @@ def change_ticket(ticket, values: dict, *, actor: User | None, now: dt.datetime 
     if "category" in values:
         _choice(values, "category", CATEGORIES, errors, _l("Not one of the allowed values."))
     assignee = _staff_user(values.get("assignee_id"), errors) if "assignee_id" in values else None
+    if values.get("team_id") is not None and routing.get_team_or_none(values["team_id"]) is None:
+        errors["team_id"] = _l("Unknown team.")
     if errors:
         raise ValidationFailed(_INVALID, fields=errors)
 
-    before = audit.snapshot(ticket, ("status", "assignee_id", "priority", "category"))
+    before = audit.snapshot(ticket, ("status", "assignee_id", "priority", "category", "team_id"))
+    if "team_id" in values:
+        ticket.team_id = values["team_id"]
     status_before = ticket.status
     if "assignee_id" in values and values["assignee_id"] != ticket.assignee_id:
         if ticket.status == "closed":
@@ -399,7 +417,7 @@ def change_ticket(ticket, values: dict, *, actor: User | None, now: dt.datetime 
                 raise Conflict(_l("This ticket is closed."), code="ticket_closed")
             _record_change(ticket, field, getattr(ticket, field), values[field], actor, now)
             setattr(ticket, field, values[field])
-    changes = audit.diff(before, audit.snapshot(ticket, ("status", "assignee_id", "priority", "category")))
+    changes = audit.diff(before, audit.snapshot(ticket, ("status", "assignee_id", "priority", "category", "team_id")))
     if changes:
         ticket.updated_at = now
         refresh_sla(ticket, now)

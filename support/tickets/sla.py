@@ -19,7 +19,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 # The clocks count in the calendar's exact units (integer UTC microseconds).
-from core.calendar import _US_PER_MINUTE, BusinessCalendar, _from_us, _to_us
+from core.business_time import _US_PER_MINUTE, BusinessCalendar, _from_us, _to_us
 
 __all__ = [
     "CLOCK_PAUSED_STATUSES",
