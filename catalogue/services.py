@@ -442,3 +442,12 @@ def check_service_id(value, errors: dict, field: str = "service_id") -> Service 
     if service is None:
         errors[field] = _l("Unknown service.")
     return service
+
+
+def offered_service(council_id: int, service_id: int | None) -> Service | None:
+    """The service a new request of this council starts from, if the council has it (deploying
+    or live); anything else (unknown, another council's only, retired) is ignored."""
+    if not service_id or not 1 <= service_id <= MAX_ID:
+        return None
+    sub = find_subscription(council_id, service_id)
+    return sub.service if sub is not None and sub.status in ("deploying", "live") else None
