@@ -11,7 +11,7 @@ from core.ui import NavItem, register_nav
 
 
 def init_app(app: Flask) -> None:
-    from catalogue import api, jobs, views
+    from catalogue import api, hours, jobs, services, views
     from catalogue.models import Service
     from core.access import register_path_object
 
@@ -20,6 +20,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     jobs.register_kinds()
     jobs.register_jobs()
+    app.jinja_env.globals.update(catalogue_service_hours=hours.service_hours_rows,
+                                 catalogue_live_services=services.live_services)
     register_nav(app, NavItem("catalogue.index", _l("Services"), frozenset(STAFF), "diagram-3", 50, key="catalogue"),
                  NavItem("catalogue.matrix_page", _l("Councils × services"), frozenset(STAFF), "grid-3x3", 51,
                          menu="catalogue"),

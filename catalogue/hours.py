@@ -29,3 +29,18 @@ def service_hours(year: int, *, council_id: int | None = None, service_id: int |
         stmt = stmt.where(TimeEntry.service_id == service_id)
     return [{"service_id": sid, "council_id": cid, "onsite_minutes": int(on), "remote_minutes": int(rem)}
             for sid, cid, on, rem in db.session.execute(stmt)]
+
+
+def service_hours_rows(year: int, council_id: int | None = None) -> list[dict]:
+    """The same figures with the names pages show, by service then council (report pages)."""
+    from agreements.models import Council
+    from catalogue.models import Service
+
+    items = service_hours(year, council_id=council_id)
+    if not items:
+        return []
+    names = dict(db.session.execute(select(Council.id, Council.name)).all())
+    services = {s.id: s for s in db.session.scalars(select(Service))}
+    rows = [{**i, "service": services[i["service_id"]].local_name, "council": names.get(i["council_id"], ""),
+             "total_minutes": i["onsite_minutes"] + i["remote_minutes"]} for i in items]
+    return sorted(rows, key=lambda r: (r["service"].lower(), r["council"].lower()))
