@@ -25,6 +25,7 @@ STEPS.append(("support.hours.demo", "seed"))
 STEPS.append(("support.tickets.demo", "seed_tickets"))
 STEPS.append(("remote.demo", "seed"))
 STEPS.append(("reports.demo", "seed"))
+STEPS.append(("catalogue.demo", "seed"))
 
 
 @dataclass
