@@ -27,6 +27,7 @@ STEPS.append(("support.tickets.demo", "seed_tickets"))
 STEPS.append(("support.mail.demo", "seed"))
 STEPS.append(("remote.demo", "seed"))
 STEPS.append(("reports.demo", "seed"))
+STEPS.append(("catalogue.demo", "seed"))
 
 
 @dataclass

@@ -47,6 +47,7 @@ class TimeEntryOut(OutModel):
     month: str = Field(description="YYYY-MM: the month whose usage the entry counts in.")
     corrects_entry_id: int | None = Field(description="Set on a correction: the closed month's entry it corrects.")
     created_at: dt.datetime
+    service_id: int | None = Field(description="The catalogue's service the work was for.")
 
 
 def _entry_dict(entry: TimeEntry) -> dict:
@@ -54,7 +55,7 @@ def _entry_dict(entry: TimeEntry) -> dict:
             "date": entry.date, "minutes": entry.minutes, "mode": entry.mode, "description": entry.description,
             "ticket_id": entry.ticket_id, "travel_minutes": entry.travel_minutes,
             "month": format_month(entry.month), "corrects_entry_id": entry.corrects_entry_id,
-            "created_at": entry.created_at}
+            "created_at": entry.created_at, "service_id": entry.service_id}
 
 
 class TimeEntryIn(ApiModel):
@@ -66,6 +67,7 @@ class TimeEntryIn(ApiModel):
     ticket_id: int | None = Field(None, ge=1, le=MAX_ID,
                                   description="A ticket of the same council (another council's → 422).")
     travel_minutes: int = Field(0, ge=0, le=1440, description="On-site entries only (non-zero on remote → 422).")
+    service_id: int | None = Field(None, ge=1, le=MAX_ID, description="A service of the catalogue (unknown → 422).")
     technician_id: int | None = Field(None, ge=1, le=MAX_ID,
                                       description="Managers and admins may log for another member of staff; "
                                                   "technicians only for themselves (default: the caller).")
@@ -79,6 +81,7 @@ class TimeEntryPatch(ApiModel):
     description: str = omittable(max_length=services.MAX_DESCRIPTION)
     ticket_id: int | None = Field(None, ge=1, le=MAX_ID)
     travel_minutes: int = omittable(ge=-1440, le=1440)
+    service_id: int | None = Field(None, ge=1, le=MAX_ID)
     technician_id: int = omittable(ge=1, le=MAX_ID, description="Managers and admins only.")
 
 

@@ -49,6 +49,8 @@ class TimeEntry(CouncilOwned, db.Model):
         Index("ix_time_entries_council_date", "council_id", "date", "id"),
         # A ticket's page shows the time logged on it, and its total.
         Index("ix_time_entries_ticket", "ticket_id", "date", "id"),
+        # Hours per service per council over a range of months, read from the index alone.
+        Index("ix_time_entries_service_usage", "service_id", "month", "council_id", "mode", "minutes"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -60,6 +62,8 @@ class TimeEntry(CouncilOwned, db.Model):
     description: Mapped[str] = mapped_column(Text, default="")
     # No ON DELETE action: tickets are never deleted (see corrects_entry_id for why not RESTRICT).
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # The catalogue's service the work was for (catalogue/); services are never deleted.
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
     travel_minutes: Mapped[int] = mapped_column(Integer, default=0)
     # No ON DELETE action (the default check at the end of the statement) rather than RESTRICT,
     # which SQLite applies row by row even within one statement deleting both rows.

@@ -22,6 +22,7 @@ from accounts.models import User
 from agreements.models import Council
 from agreements.months import format_month, month_end, month_start, office_today
 from agreements.services import agreement_for_month, is_month_closed, lock_council
+from catalogue import services as catalogue
 from core.db import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.text import text_problem
@@ -35,9 +36,9 @@ log = logging.getLogger("councildesk.hours")
 MAX_ENTRY_MINUTES = 1440
 MAX_DESCRIPTION = 2000
 ENTRY_FIELDS = ("council_id", "technician_id", "date", "minutes", "mode", "description", "ticket_id",
-                "travel_minutes", "corrects_entry_id")
+                "travel_minutes", "corrects_entry_id", "service_id")
 EDITABLE_FIELDS = ("council_id", "technician_id", "date", "minutes", "mode", "description", "ticket_id",
-                   "travel_minutes")
+                   "travel_minutes", "service_id")
 MIN_ENTRY_DATE = dt.date(1990, 1, 1)
 MAX_ENTRY_DATE = dt.date(2200, 12, 31)
 _INVALID = _l("Some fields are not valid.")
@@ -171,6 +172,9 @@ def _clean_entry(values: dict, *, correction: bool = False) -> tuple[dict, dict]
             errors["ticket_id"] = _l("Unknown ticket.")
         else:
             out["ticket_id"] = ticket_id
+    if "service_id" in values:
+        service = catalogue.check_service_id(values["service_id"], errors)
+        out["service_id"] = service.id if service else None
     return out, errors
 
 
@@ -248,7 +252,7 @@ def create_entry(council: Council, values: dict, *, actor: User | None) -> TimeE
     entry = TimeEntry(council_id=council.id, technician_id=technician.id, date=data["date"],
                       month=month_start(data["date"]), minutes=data["minutes"], mode=data["mode"],
                       description=data["description"], ticket_id=data.get("ticket_id"),
-                      travel_minutes=data["travel_minutes"],
+                      travel_minutes=data["travel_minutes"], service_id=data.get("service_id"),
                       created_by_id=actor.id if actor is not None else None)
     db.session.add(entry)
     db.session.flush()
@@ -315,6 +319,8 @@ def update_entry(entry: TimeEntry, values: dict, *, actor: User | None) -> TimeE
     entry.mode = mode
     entry.travel_minutes = travel
     entry.ticket_id = ticket_id
+    if "service_id" in data:
+        entry.service_id = data["service_id"]
     if "description" in data:
         entry.description = data["description"]
     if technician is not None:
@@ -395,7 +401,9 @@ def create_correction(original: TimeEntry, values: dict, *, actor: User | None,
     entry = TimeEntry(council_id=original.council_id, technician_id=original.technician_id, date=data["date"],
                       month=month_start(data["date"]), minutes=data["minutes"], mode=original.mode,
                       description=data["description"], travel_minutes=data["travel_minutes"],
-                      corrects_entry_id=original.id, created_by_id=actor.id if actor is not None else None)
+                      corrects_entry_id=original.id, created_by_id=actor.id if actor is not None else None,
+                      # The change counts for the same service as the entry it corrects.
+                      service_id=original.service_id)
     db.session.add(entry)
     db.session.flush()
     audit.record("correct", object_type="time_entry", object_id=entry.id, actor=actor,

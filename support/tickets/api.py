@@ -83,6 +83,7 @@ class TicketOut(OutModel):
                                             "breached, paused (waiting for the council) or stopped.")
     time_minutes: int = Field(description="Time logged on the ticket in the hours ledger.")
     rating: TicketRatingOut | None = Field(description="The council's rating, once given.")
+    service_id: int | None = Field(description="The catalogue's service the request is about.")
 
 
 def _ticket_out(ticket, minutes: int | None = None, rating=False) -> dict:
@@ -103,6 +104,7 @@ def _ticket_out(ticket, minutes: int | None = None, rating=False) -> dict:
         "closed_at": ticket.closed_at, "sla_state": ticket.sla_state,
         "time_minutes": minutes if minutes is not None else services.time_totals([ticket.id]).get(ticket.id, 0),
         "rating": TicketRatingOut.model_validate(rating) if rating is not None else None,
+        "service_id": ticket.service_id,
     }
 
 
@@ -118,6 +120,8 @@ class TicketIn(ApiModel):
                                      description="Office staff only: the council's clerk the ticket is for.")
     related_ticket_id: int | None = Field(None, ge=1, le=MAX_ID,
                                           description="A ticket of the same council this one follows up.")
+    service_id: int | None = Field(None, ge=1, le=MAX_ID, description="A service of the catalogue (unknown → 422); "
+                                                                      "without `category`, its ticket category.")
 
 
 class TicketPatch(ApiModel):
@@ -128,6 +132,7 @@ class TicketPatch(ApiModel):
     priority: Priority = omittable()
     category: Category = omittable()
     team_id: int | None = Field(None, ge=1, le=MAX_ID, description="A team (unknown → 422); null: no team.")
+    service_id: int | None = Field(None, ge=1, le=MAX_ID, description="Office staff: the catalogue's service.")
 
 
 class TicketQuery(PageQuery):
@@ -227,7 +232,9 @@ def create_ticket(body: TicketIn):
         council = councils.get_council(actor.council_id)
     else:
         council = councils.get_council(body.council_id)
-    ticket = services.create_ticket(council, body.model_dump(exclude={"council_id"}), actor=actor)
+    # A category left out follows the service's, when a service is named.
+    exclude = {"council_id"} | ({"category"} if "category" not in body.model_fields_set else set())
+    ticket = services.create_ticket(council, body.model_dump(exclude=exclude), actor=actor)
     return _ticket_out(ticket, 0, None)
 
 

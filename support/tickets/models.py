@@ -108,6 +108,8 @@ class Ticket(CouncilOwned, db.Model):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     # A new request about a closed one that came back ("it happens again").
     related_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # The catalogue's service the request is about (catalogue/); services are never deleted.
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"), index=True)
     monitoring_key: Mapped[str | None] = mapped_column(String(60), index=True)
     open_monitoring_key: Mapped[str | None] = mapped_column(String(60), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 from accounts import audit
 from accounts.models import User
 from agreements.models import Council
+from catalogue import services as catalogue
 from core.db import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.text import text_problem
@@ -60,6 +61,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 # A clerk answers the office's "is it solved?": confirm (closed) or not yet (reopened).
 CLERK_TRANSITIONS = {("resolved", "closed"), ("resolved", "in_progress")}
 _INVALID = _l("Some fields are not valid.")
+CHANGE_AUDIT = ("status", "assignee_id", "priority", "category", "team_id", "service_id")
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -279,8 +281,10 @@ def create_ticket(council: Council, values: dict, *, actor: User | None, now: dt
     description = clean_text(values, "description", errors, limit=TICKET_TEXT_MAX, required=False)
     priority = _choice({"priority": values.get("priority") or "normal"}, "priority", PRIORITIES, errors,
                        _l("Choose how urgent it is."))
-    category = _choice({"category": values.get("category") or "other"}, "category", CATEGORIES, errors,
-                       _l("Choose what it is about."))
+    service = catalogue.check_service_id(values.get("service_id"), errors)
+    # A request about a service is, unless said otherwise, in the service's ticket category.
+    category = _choice({"category": values.get("category") or (service and service.ticket_category) or "other"},
+                       "category", CATEGORIES, errors, _l("Choose what it is about."))
     clerk = actor is not None and actor.role == "clerk"
     channel = "web" if clerk else _choice({"channel": values.get("channel") or "web"}, "channel", CHANNELS,
                                           errors, _l("Choose how the request came in."))
@@ -321,6 +325,7 @@ def create_ticket(council: Council, values: dict, *, actor: User | None, now: dt
                     category=category, channel=channel, requester_id=requester.id if requester else None,
                     created_by_id=actor.id if actor is not None else None, asset_id=asset_id,
                     related_ticket_id=related_id, monitoring_key=values.get("monitoring_key"),
+                    service_id=service.id if service else None,
                     open_monitoring_key=values.get("monitoring_key"), created_at=now, updated_at=now,
                     queue_at=now)
     db.session.add(ticket)
@@ -340,7 +345,7 @@ def create_ticket(council: Council, values: dict, *, actor: User | None, now: dt
     refresh_sla(ticket, now, events)
     stored = attachments.store_files(ticket, checked, actor, comment=None, now=now)
     audit_ticket("create", ticket, actor, audit.diff({}, audit.snapshot(ticket, (
-        "reference", "title", "priority", "category", "channel", "requester_id", "asset_id"))))
+        "reference", "title", "priority", "category", "channel", "requester_id", "asset_id", "service_id"))))
     notifications.ticket_opened(ticket, actor)
     if decision.assignee is not None:
         notifications.assigned(ticket, decision.assignee, None)
@@ -372,7 +377,8 @@ def change_ticket(ticket, values: dict, *, actor: User | None, now: dt.datetime 
     (closed) or say it is not solved (in progress again).
     """
     now = now or utcnow()
-    values = {k: v for k, v in values.items() if k in ("status", "assignee_id", "priority", "category", "team_id")}
+    values = {k: v for k, v in values.items()
+              if k in ("status", "assignee_id", "priority", "category", "team_id", "service_id")}
     if actor is not None and actor.role == "clerk" and values:
         answers = {target for _source, target in CLERK_TRANSITIONS}
         if set(values) - {"status"} or values.get("status") not in answers:
@@ -391,10 +397,11 @@ def change_ticket(ticket, values: dict, *, actor: User | None, now: dt.datetime 
     assignee = _staff_user(values.get("assignee_id"), errors) if "assignee_id" in values else None
     if values.get("team_id") is not None and routing.get_team_or_none(values["team_id"]) is None:
         errors["team_id"] = _l("Unknown team.")
+    catalogue.check_service_id(values.get("service_id"), errors)
     if errors:
         raise ValidationFailed(_INVALID, fields=errors)
 
-    before = audit.snapshot(ticket, ("status", "assignee_id", "priority", "category", "team_id"))
+    before = audit.snapshot(ticket, CHANGE_AUDIT)
     if "team_id" in values:
         ticket.team_id = values["team_id"]
     status_before = ticket.status
@@ -417,7 +424,9 @@ def change_ticket(ticket, values: dict, *, actor: User | None, now: dt.datetime 
                 raise Conflict(_l("This ticket is closed."), code="ticket_closed")
             _record_change(ticket, field, getattr(ticket, field), values[field], actor, now)
             setattr(ticket, field, values[field])
-    changes = audit.diff(before, audit.snapshot(ticket, ("status", "assignee_id", "priority", "category", "team_id")))
+    if "service_id" in values:
+        ticket.service_id = values["service_id"]
+    changes = audit.diff(before, audit.snapshot(ticket, CHANGE_AUDIT))
     if changes:
         ticket.updated_at = now
         refresh_sla(ticket, now)

@@ -21,6 +21,7 @@ from accounts.forms import ConfirmForm
 from accounts.models import User
 from agreements.models import Council
 from agreements.months import office_today
+from catalogue import services as catalogue
 from core.access import ALL_ROLES, STAFF, allow
 from core.db import utcnow
 from core.errorpages import render_error_page
@@ -221,10 +222,14 @@ def ticket_new():
             form.asset_id.data = request.args.get("asset", type=int)
     if request.method == "GET" and _is_clerk() and request.args.get("asset", type=int):
         form.asset_id.data = request.args.get("asset", type=int)
+    # A request started from one of the council's services (catalogue): it fills the category.
+    service = catalogue.offered_service(council.id, request.values.get("service", type=int))
+    if request.method == "GET" and service is not None and service.ticket_category:
+        form.category.data = service.ticket_category
     if request.method == "POST" and form.validate_on_submit():
         values = {"title": form.title.data, "description": form.description.data or "",
                   "priority": form.priority.data, "category": form.category.data,
-                  "asset_id": form.asset_id.data or None}
+                  "asset_id": form.asset_id.data or None, "service_id": service.id if service else None}
         if _is_clerk():
             values["related_ticket_id"] = related.id if related is not None else None
         else:
@@ -242,7 +247,7 @@ def ticket_new():
                 flash(_("Ticket %(reference)s opened.", reference=ticket.reference), "success")
             return redirect(url_for("support.ticket", ticket_id=ticket.id))
     template = "support/tickets/ticket_new_clerk.html" if _is_clerk() else "support/tickets/ticket_new.html"
-    return render_template(template, form=form, council=council, related=related)
+    return render_template(template, form=form, council=council, related=related, service=service)
 
 
 # --- one ticket -------------------------------------------------------------------------------------
