@@ -33,6 +33,7 @@ from catalogue.models import (
 )
 from core.errors import Conflict, NotFound, ValidationFailed
 from extensions import db
+from support.teams.models import Team
 
 _INVALID = _l("Some fields are not valid.")
 CODE_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,15}")
@@ -132,6 +133,8 @@ def clean_service(values: dict, *, creating: bool) -> dict:
         team = values["default_team_id"]
         if not isinstance(team, int) or isinstance(team, bool) or not 1 <= team <= MAX_ID:
             errors["default_team_id"] = _l("Must be an integer.")
+        elif db.session.get(Team, team) is None:
+            errors["default_team_id"] = _l("Unknown team.")
     if "active" in values and not isinstance(values["active"], bool):
         errors["active"] = _l("Must be true or false.")
     if errors:

@@ -68,10 +68,15 @@ def team_for_category(category: str, *, lock: bool = False) -> Team | None:
     return db.session.scalar(stmt)
 
 
-def choose(category: str, now: dt.datetime) -> Decision:
+def choose(category: str, now: dt.datetime, *, team_id: int | None = None) -> Decision:
     """The team and assignee for a new ticket of `category` created at `now` (in the caller's
-    transaction; moves the team's round-robin pointer when it assigns)."""
-    team = team_for_category(category, lock=True)
+    transaction; moves the team's round-robin pointer when it assigns). `team_id`: a team the
+    request names already (the default team of the service it is about), before its category's."""
+    team = None
+    if team_id is not None:
+        team = db.session.scalar(select(Team).where(Team.id == team_id).with_for_update(of=Team))
+    if team is None:
+        team = team_for_category(category, lock=True)
     if team is None or team.assignment == "none" or not team.members:
         return Decision(team)
     members = [m.user for m in team.members]

@@ -257,7 +257,7 @@ def create_ticket(council: Council, values: dict, *, actor: User | None, now: dt
     db.session.flush()
     _record_change(ticket, "status", None, "new", actor, now)
     events = [(now, "new")]
-    decision = routing.choose(category, now)
+    decision = routing.choose(category, now, team_id=service.default_team_id if service else None)
     ticket.team_id = decision.team.id if decision.team is not None else None
     if decision.assignee is not None:
         # The system assigns (actor None); the reason goes into the history with it.

@@ -212,3 +212,9 @@ def test_clerk_reads_own_council_and_writes_nothing(world, api_for, service):
         assert_error(clerk.get(url), 404, "not_found")
     assert_error(put(clerk, world.council_a, service, notes="mine"), 403, "forbidden")
     assert_error(put(clerk, world.council_b, service, notes="theirs"), 404, "not_found")
+
+
+def test_a_services_default_team_must_exist(app, world, api_for, api_error):
+    api = api_for(world.manager)
+    resp = api.post("/api/v1/services", json={"code": "WIFI", "name": "Wi-Fi", "default_team_id": 999})
+    assert "default_team_id" in api_error(resp, 422)["fields"]

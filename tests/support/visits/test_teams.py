@@ -170,3 +170,21 @@ def test_team_pages_queues_and_absent_members_tickets(app, db, world, techs, cli
     assert client_for(world.clerk_a).get("/teams").status_code == 403
     ticket_page = manager.get(f"/tickets/{first.id}").get_data(as_text=True)
     assert "round robin in Xarxes" in ticket_page
+
+
+def test_a_request_about_a_service_goes_to_the_services_team(app, db, world, techs):
+    from catalogue import services as catalogue
+
+    marta, joan, _pere = techs
+    network = teams.create_team({"name": "Xarxes", "member_ids": [joan.id], "categories": ["network"],
+                                 "assignment": "round_robin"}, actor=world.manager)
+    eadmin = teams.create_team({"name": "e-Adm", "member_ids": [marta.id], "assignment": "round_robin"},
+                               actor=world.manager)
+    service = catalogue.create_service({"code": "ETRAM", "name": "e-TRAM", "category": "e_administration",
+                                        "ticket_category": "network", "default_team_id": eadmin.id}, actor=None)
+    about = tickets.create_ticket(world.council_a, {"title": "Cannot sign", "service_id": service.id},
+                                  actor=world.clerk_a, now=local(2027, 1, 11, 10, 0))
+    # The service's team, not the team of the category the service fills in.
+    assert (about.category, about.team_id, about.assignee_id) == ("network", eadmin.id, marta.id)
+    plain = _open(world, 11)
+    assert (plain.team_id, plain.assignee_id) == (network.id, joan.id)
