@@ -21,6 +21,14 @@ depends_on = None
 
 def upgrade():
     for table in ('notifications', 'outbox_mail'):
+        if op.get_bind().dialect.name == "sqlite":
+            # SQLite takes a foreign key inline on a new nullable column; a batch rebuild would
+            # drop and copy the table, and dropping outbox_mail with foreign keys on clears the
+            # report deliveries' links to their mails.
+            op.execute(f"ALTER TABLE {table} ADD COLUMN council_id INTEGER CONSTRAINT "
+                       f"fk_{table}_council_id_councils REFERENCES councils (id) ON DELETE SET NULL")
+            op.create_index(op.f(f'ix_{table}_council_id'), table, ['council_id'], unique=False)
+            continue
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('council_id', sa.Integer(), nullable=True))
             batch_op.create_index(batch_op.f(f'ix_{table}_council_id'), ['council_id'], unique=False)
@@ -31,6 +39,7 @@ def upgrade():
 def downgrade():
     for table in ('outbox_mail', 'notifications'):
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_constraint(batch_op.f(f'fk_{table}_council_id_councils'), type_='foreignkey')
+            if op.get_bind().dialect.name != "sqlite":  # SQLite's inline key goes with its column
+                batch_op.drop_constraint(batch_op.f(f'fk_{table}_council_id_councils'), type_='foreignkey')
             batch_op.drop_index(batch_op.f(f'ix_{table}_council_id'))
             batch_op.drop_column('council_id')
