@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -144,6 +143,3 @@ service lmtp {{
         finally:
             client.logout()
 
-    def reset_mailbox(self, user: str) -> None:
-        """Delete the user's maildir: the next INBOX gets a new UIDVALIDITY."""
-        shutil.rmtree(self.root / "mail" / user, ignore_errors=True)

@@ -2,7 +2,8 @@
 
 On the demo office (`flask seed-demo`), the admin, the manager, a technician and a clerk each
 sign in; the pages reachable from their navigation (the menus' links included, and the user
-menu's) plus a ticket and an asset of theirs are opened in Catalan, Spanish and English at 1366×768 (a council laptop) and 390×844 (a
+menu's), a few pages each of those leads on to below its own path (the reports' dashboard...),
+and a ticket and an asset of theirs are opened in Catalan, Spanish and English at 1366×768 (a council laptop) and 390×844 (a
 technician's phone). On each one:
 
 - nothing is wider than the window (`scrollWidth <= innerWidth`): a clipped table or a navbar
@@ -35,6 +36,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 AXE_PATH = "/__walker__/axe.min.js"
+SUB_PAGES = 3
 VIEWPORTS = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 LANGS = ("ca", "es", "en")
 # axe-core once per page, role and size: its rules read structure, names and colours, which
@@ -170,6 +172,15 @@ def collect_pages(page, base: str, extra: list[str]) -> list[str]:
         path = urlsplit(href).path if href.startswith(("http", "/")) else None
         if path and path not in paths and not NOT_PAGES.search(path):
             paths.append(path)
+    # Index pages lead on to their own sub-pages (the reports' dashboard, usage, archive): a few
+    # of each, beyond the ticket and asset above.
+    for path in [p for p in paths if p != "/"]:
+        page.goto(f"{base}{path}")
+        below = [urlsplit(h).path for h in page.eval_on_selector_all(
+            "main a[href]", "els => els.map(e => e.getAttribute('href'))")]
+        below = [b for b in dict.fromkeys(below) if b.startswith(path.rstrip("/") + "/") and b not in paths
+                 and not re.search(r"\d", b) and not NOT_PAGES.search(b)]
+        paths.extend(below[:SUB_PAGES])
     return paths
 
 

@@ -1,5 +1,6 @@
 """Path arguments of the mail routes: a held message (an unknown sender), suggested for the
-side's council so that the clerk of council A is refused A's (403) and never sees B's (404)."""
+side's council so that the clerk of council A is refused A's (403) and never sees B's (404);
+and the office's one sample mailbox."""
 
 from __future__ import annotations
 
@@ -22,7 +23,12 @@ def provide(world, side):
     row.council_id = (world.council_a if side == "a" else world.council_b).id
     db.session.commit()
     from support.mail import services
+    from support.mail.models import Mailbox
 
-    box = services.save_mailbox({"name": f"Sample mailbox {side}", "host": "127.0.0.1", "port": 1, "security": "none",
-                                 "username": f"sample-{side}", "password": "sample"}, actor=None)
+    # One mailbox for both sides: a mailbox is the office's, of no council, so there is no
+    # "other council's mailbox" to ask for (clerks are refused every one with 403).
+    box = db.session.scalar(db.select(Mailbox).where(Mailbox.name == "Sample mailbox"))
+    if box is None:
+        box = services.save_mailbox({"name": "Sample mailbox", "host": "127.0.0.1", "port": 1, "security": "none",
+                                     "username": "sample", "password": "sample"}, actor=None)
     return {"mail_id": row.id, "mailbox_id": box.id}

@@ -87,14 +87,25 @@ def test_a_connection_dropped_mid_batch_loses_and_doubles_nothing(db, domains, m
 
 
 def test_uidvalidity_change_reads_again_without_new_tickets(db, domains, mail, dovecot):
+    def recreate_folder():
+        # Deleting and creating a folder again gives it a new UIDVALIDITY (RFC 3501), as
+        # a server restored from backup or migrated does.
+        client = dovecot.client("suport")
+        try:
+            client.delete("Entrada")
+            assert client.create("Entrada")[0] == "OK"
+        finally:
+            client.logout()
+
+    recreate_folder()
     first, second = mail(subject="U1"), mail(subject="U2")
-    dovecot.append("suport", first, second)
-    box = _mailbox(db, dovecot)
+    dovecot.append("suport", first, second, folder="Entrada")
+    box = _mailbox(db, dovecot, folder="Entrada")
     assert imap.poll_mailbox(box.id) == 2
     old_validity = db.session.get(Mailbox, box.id).uidvalidity
-    dovecot.reset_mailbox("suport")
-    dovecot.append("suport", second, first, mail(subject="U3"))
-    assert imap.poll_mailbox(box.id, force=True) == 3
+    recreate_folder()
+    dovecot.append("suport", second, first, mail(subject="U3"), folder="Entrada")
+    assert imap.poll_mailbox(box.id, force=True) == 3, db.session.get(Mailbox, box.id).last_error
     box = db.session.get(Mailbox, box.id)
     assert box.uidvalidity != old_validity and box.last_uid == 3
     outcomes = sorted(r.status for r in db.session.scalars(select(InboundMail)))
