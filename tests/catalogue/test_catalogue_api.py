@@ -44,12 +44,14 @@ def test_create_list_patch_service(world, api_for, service):
         items = api_for(user).get("/api/v1/services").get_json()["items"]
         assert [s["code"] for s in items] == ["ETRAM"]
     manager = api_for(world.manager)
+    from support.teams import services as teams
+    team = teams.create_team({"name": "e-Adm", "member_ids": [world.technician.id]}, actor=world.manager).id
     patched = manager.patch(f"/api/v1/services/{service['id']}", json={
-        "name_ca": "e-TRAM (AOC)", "provider": "aoc", "ticket_category": "e_administration", "default_team_id": 3,
+        "name_ca": "e-TRAM (AOC)", "provider": "aoc", "ticket_category": "e_administration", "default_team_id": team,
         "code": "ETRAM"})
     assert patched.status_code == 200, patched.get_json()
     body = patched.get_json()
-    assert (body["provider"], body["ticket_category"], body["default_team_id"]) == ("aoc", "e_administration", 3)
+    assert (body["provider"], body["ticket_category"], body["default_team_id"]) == ("aoc", "e_administration", team)
     assert body["description"] == "Tràmits genèrics"  # untouched
     assert_error(manager.patch(f"/api/v1/services/{service['id']}", json={"code": "OTHER"}), 422,
                  "validation_error")

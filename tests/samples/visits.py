@@ -12,13 +12,22 @@ def provide(world, side):
     from core import holiday_pages
     from support.teams import services as teams
 
-    # Side "b" gets its own day: one holiday per side, as the matrix may delete either.
-    day = dt.date(2030, 8, 16) if side == "a" else dt.date(2030, 8, 19)
-    holiday = holiday_pages.add_local_holiday(day, f"Festa major {side}", actor=world.admin)
-    team = teams.create_team({"name": f"Team {side}", "member_ids": [world.technician.id],
-                              "categories": ["network" if side == "a" else "software"], "assignment": "round_robin"},
-                             actor=world.manager)
-    absence = teams.add_absence(world.technician, day, day, actor=world.manager)
+    # Local holidays, teams and absences are office-wide, not a council's: both sides name the
+    # same ones (so the matrix has no "other council's" copy to expect a 404 for; clerks are
+    # refused them by role, which the access tests check).
+    from core.models import OfficeHoliday
+    from extensions import db
+    from support.teams.models import Absence, Team
+
+    day = dt.date(2030, 8, 16)
+    holiday = db.session.scalar(db.select(OfficeHoliday).where(OfficeHoliday.day == day)) \
+        or holiday_pages.add_local_holiday(day, "Festa major", actor=world.admin)
+    team = db.session.scalar(db.select(Team).where(Team.name == "Team office")) \
+        or teams.create_team({"name": "Team office", "member_ids": [world.technician.id], "categories": ["network"],
+                              "assignment": "round_robin"}, actor=world.manager)
+    absence = db.session.scalar(db.select(Absence).where(Absence.user_id == world.technician.id,
+                                                         Absence.starts_on == day)) \
+        or teams.add_absence(world.technician, day, day, actor=world.manager)
     # A slot a week ahead (two for side "b", which has its own technician-free hours), a
     # business day, with room, and a visit booked by the council's clerk.
     from core.calendar import office_calendar
