@@ -146,7 +146,7 @@ def usage_export(fmt: str):
     sep = request.args.get("sep")
     delimiter = {"comma": ",", "semicolon": ";"}.get(sep or "", delimiter_for(locale_code()))
     items = consumption.usage_items(year, council.id if council else None)
-    return _download(exports.usage_csv(items, delimiter), "text/csv", f"{stem}.csv")
+    return _download(exports.usage_page_csv(items, locale_code(), delimiter), "text/csv", f"{stem}.csv")
 
 
 @bp.get("/reports/councils/<slug>")

@@ -49,7 +49,7 @@ def test_clerk_reports_hold_only_their_council(dataset, world, client_for, api_f
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(client.get(f"/reports/usage.xlsx?year={dataset.year}").data))
-    names = {r[1] for r in book[book.sheetnames[0]].iter_rows(min_row=2, values_only=True)}
+    names = {r[0] for r in book[book.sheetnames[0]].iter_rows(min_row=2, values_only=True)}
     assert names == {world.council_a.name}
     # Office-wide pages are for the office.
     for url in ("/reports/dashboard", "/reports/usage", "/reports/service", f"/reports/monthly/{dataset.year}-12.pdf",
