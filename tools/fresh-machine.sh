@@ -9,8 +9,8 @@
 #   sudo tools/fresh-machine.sh [REPO]        REPO defaults to this checkout's repository
 #
 # Environment: FRESH_ROOT (the chroot, default /tmp/fresh-root; reused when it exists, so a
-# second run skips debootstrap: remove it for a truly fresh run), FRESH_LOG (default
-# /tmp/fresh.log), PYTEST_ARGS (default "-n 1 -x -q").
+# second run skips debootstrap), FRESH_CLEAN=1 (remove FRESH_ROOT first: a truly fresh run),
+# FRESH_LOG (default /tmp/fresh.log), PYTEST_ARGS (default "-n 1 -x -q").
 #
 # The host's apt sources and settings, its CA bundle and its pip configuration are copied in,
 # so that apt and pip reach the same registries (and through the same proxy) as the host. The
@@ -34,7 +34,7 @@ say() { echo "[fresh $(date -u +%H:%M:%S)] $*"; }
 COMMIT=$(git -C "$REPO" rev-parse HEAD)
 say "repository $REPO at $COMMIT; chroot $ROOT"
 
-command -v debootstrap >/dev/null || { say "installing debootstrap on the host"; apt-get install -y -q debootstrap >/dev/null; }
+command -v debootstrap >/dev/null || { say "installing debootstrap on the host"; apt-get install -y -q -o DPkg::Lock::Timeout=600 debootstrap >/dev/null; }
 
 mounted=()
 cleanup() {
@@ -48,6 +48,13 @@ mount_in() {  # mount_in TARGET ARGS...: mount and remember it for the cleanup
   mount "$@" "$target"
   mounted+=("$target")
 }
+
+if [ "${FRESH_CLEAN:-}" = 1 ] && [ -d "$ROOT" ]; then
+  # Never remove through a mount left by an interrupted run (/dev, the repository).
+  if findmnt -rn -o TARGET | grep -q "^$ROOT/"; then echo "mounts remain under $ROOT; unmount them first" >&2; exit 1; fi
+  say "removing $ROOT"
+  rm -rf --one-file-system "$ROOT"
+fi
 
 if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
   say "debootstrap bookworm (minbase) from $MIRROR"
