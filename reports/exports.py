@@ -252,9 +252,34 @@ def usage_page_csv(items: list[dict], locale: str, delimiter: str = ",") -> byte
                      delimiter=delimiter)
 
 
-def public_csv(figures: dict, delimiter: str = ",") -> bytes:
-    return csv_bytes(publishing.PUBLIC_FIELDS, ([item[f] for f in publishing.PUBLIC_FIELDS] for item in figures["months"]),
-                     delimiter=delimiter)
+def public_csv(figures: dict, locale: str, delimiter: str = ",") -> bytes:
+    """A council's published figures for people (the JSON twin keeps the field names): headed
+    in `locale` (the council's language, so one address always gives the same file, which
+    shared caches may keep), hours as h:mm and decimal hours."""
+    counts = {"tickets_opened": _("Tickets opened"), "tickets_resolved": _("Tickets resolved"),
+              "first_response_met": _("First responses on time"),
+              "first_response_measured": _("First responses measured"),
+              "resolution_met": _("Resolved on time"), "resolution_measured": _("Resolutions measured")}
+    header: list[str] = []
+    for name in publishing.PUBLIC_FIELDS:
+        if name == "month":
+            header.append(_("Month"))
+        elif name.endswith("_minutes"):
+            label = _figure_label(name)
+            header += [_("%(column)s (h:mm)", column=label), _("%(column)s (h)", column=label)]
+        else:
+            header.append(counts.get(name, name))
+
+    def row(item: dict) -> list:
+        values: list = []
+        for name in publishing.PUBLIC_FIELDS:
+            if name.endswith("_minutes"):
+                values += [hm(item[name]), decimal_hours_text(item[name], locale)]
+            else:
+                values.append(item[name])
+        return values
+
+    return csv_bytes(header, (row(item) for item in figures["months"]), delimiter=delimiter)
 
 
 def year_workbook(year: int, council=None) -> bytes:
