@@ -97,6 +97,9 @@ def init_app(app: Flask) -> None:
     app.before_request(_enrolment_gate)
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
+    from accounts import audit_labels
+
+    audit_labels.register()
     register_nav(
         app,
         NavItem("accounts.users", _l("Users"), frozenset({"admin"}), "people", 900, menu="admin"),

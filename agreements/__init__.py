@@ -18,10 +18,11 @@ def _council_by_slug(slug):
 
 
 def init_app(app: Flask) -> None:
-    from agreements import api, views
+    from agreements import api, audit_labels, views
     from agreements.models import Agreement, Council
     from core.access import register_path_object
 
+    audit_labels.register()
     register_path_object("council_id", Council)
     register_path_object("agreement_id", Agreement)
     register_path_object("slug", lookup=_council_by_slug)

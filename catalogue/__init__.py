@@ -11,10 +11,11 @@ from core.ui import NavItem, register_nav
 
 
 def init_app(app: Flask) -> None:
-    from catalogue import api, hours, jobs, services, views
+    from catalogue import api, audit_labels, hours, jobs, services, views
     from catalogue.models import Service
     from core.access import register_path_object
 
+    audit_labels.register()
     register_path_object("service_id", Service)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)

@@ -235,8 +235,9 @@ def set_wave_target(service: Service, wave: str, target_on: dt.date | None, *, a
     row.target_on, row.notes = values["target_on"], values["notes"]
     if before != (row.target_on, row.notes):
         audit.record("service.wave_target", object_type="service", object_id=service.id, actor=actor,
-                     label=f"{service.code} {wave}",
-                     changes={"target_on": [_iso(before[0]), _iso(row.target_on)]})
+                     label=service.code,
+                     # The wave as a value, not in the label: the log shows it in the reader's language.
+                     changes={"wave": wave, "target_on": [_iso(before[0]), _iso(row.target_on)]})
     db.session.commit()
     return row
 

@@ -93,6 +93,9 @@ def percent_filter(value, fmt: str | None = None) -> str:
 
 
 def init_app(app: Flask) -> None:
+    from core import audit_labels
+
+    audit_labels.register_core_labels()
     app.jinja_env.filters.update(
         duration=duration_filter,
         hours=hours_filter,
@@ -102,4 +105,7 @@ def init_app(app: Flask) -> None:
         number=number_filter,
         percent=percent_filter,
     )
-    app.jinja_env.globals.update(LANGUAGE_NAMES=LANGUAGE_NAMES, locale_code=locale_code)
+    app.jinja_env.globals.update(LANGUAGE_NAMES=LANGUAGE_NAMES, locale_code=locale_code,
+                                 audit_action=audit_labels.action_label,
+                                 audit_object_type=audit_labels.object_type_label,
+                                 audit_changes=audit_labels.change_rows)

@@ -10,9 +10,10 @@ from core.ui import NavItem, register_nav
 
 
 def init_app(app: Flask) -> None:
-    from inventory import api, jobs, views
+    from inventory import api, audit_labels, jobs, views
     from inventory.cli import inventory_cli
 
+    audit_labels.register()
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.cli.add_command(inventory_cli)

@@ -1,8 +1,10 @@
 """Exports of assets as CSV and XLSX.
 
-The columns are the API's field names, with the council's name, so an export can be edited
-in a spreadsheet and imported back unchanged (the importer ignores `id` and `last_seen_at`
-and checks `council`). Kinds and statuses stay as their codes for the same reason.
+The columns are the asset's fields with the council's name, headed in the reader's language,
+and kinds, statuses and media are their names in that language ("En ús", not `in_use`): the
+file is for people. It still imports back unchanged: the importer reads any language's labels
+of the columns and values as well as the API's codes (inventory.labels.aliases), ignores `id`
+and `last_seen_at` and checks `council`.
 
 The statement comes from `services.asset_query`, run here inside the request: the council
 scope narrows it for clerks like every other query, so an export can never hold another
@@ -16,6 +18,7 @@ import io
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -23,7 +26,9 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from core.csvsafe import csv_bytes
+from core.spreadsheet import sheet_title as excel_sheet_title
 from extensions import db
+from inventory.labels import field_labels, kind_labels, media_labels, status_labels
 from inventory.models import Asset
 from inventory.services import EDITABLE_FIELDS
 
@@ -33,17 +38,26 @@ _WIDTHS = {"id": 7, "council": 22, "tag": 18, "kind": 12, "name": 32, "status": 
            "purchased_on": 12, "warranty_until": 12, "expires_on": 12, "last_seen_at": 17, "seats": 7}
 
 
+def export_header() -> list[str]:
+    labels = {**field_labels(), "id": _("ID")}
+    return [str(labels.get(name, name)) for name in EXPORT_COLUMNS]
+
+
 def export_rows(stmt) -> list[list]:
     stmt = stmt.order_by(Asset.council_id, Asset.tag, Asset.id).limit(EXPORT_MAX_ROWS)
+    names = {"kind": kind_labels(), "status": status_labels(), "media": media_labels()}
     rows = []
     for asset in db.session.scalars(stmt):
-        rows.append([asset.id, asset.council.name,
-                     *(getattr(asset, f) for f in EDITABLE_FIELDS), asset.last_seen_at])
+        values = []
+        for f in EDITABLE_FIELDS:
+            value = getattr(asset, f)
+            values.append(str(names[f].get(value, value)) if f in names and value else value)
+        rows.append([asset.id, asset.council.name, *values, asset.last_seen_at])
     return rows
 
 
 def to_csv(rows: list[list], delimiter: str) -> bytes:
-    return csv_bytes(EXPORT_COLUMNS, rows, delimiter=delimiter)
+    return csv_bytes(export_header(), rows, delimiter=delimiter)
 
 
 def _xlsx_cell(ws, value, local_tz):
@@ -68,15 +82,16 @@ def _xlsx_cell(ws, value, local_tz):
 def to_xlsx(rows: list[list], sheet_title: str = "assets") -> bytes:
     local_tz = ZoneInfo(current_app.config["OFFICE_TIMEZONE"])
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=sheet_title[:31])
+    ws = wb.create_sheet(title=excel_sheet_title(sheet_title, set()))
     for index, name in enumerate(EXPORT_COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(name, 16)
     ws.freeze_panes = "A2"
     bold = Font(bold=True)
     header = []
-    for name in EXPORT_COLUMNS:
+    for name in export_header():
         cell = WriteOnlyCell(ws, value=name)
         cell.font = bold
+        cell.data_type = "s"
         header.append(cell)
     ws.append(header)
     for row in rows:

@@ -44,7 +44,7 @@ from core.db import UTCDateTime, utcnow
 from core.errors import Conflict
 from extensions import db
 from inventory import services
-from inventory.labels import field_labels
+from inventory.labels import aliases, code_for, field_labels, header_key
 from inventory.models import KINDS, MEDIA, STATUSES, Asset
 from inventory.services import CLEANERS, DATE_FIELDS, EDITABLE_FIELDS, TEXT_LIMITS, FieldError
 
@@ -155,7 +155,9 @@ def sniff_delimiter(text: str) -> str:
 
 
 def _header_name(raw: str) -> str:
-    return re.sub(r"[\s-]+", "_", raw.strip().lstrip("\ufeff").strip().lower())
+    name = header_key(raw)
+    # Our own exports name the columns in the reader's language: any language's label reads back.
+    return name if name in EDITABLE_FIELDS else aliases("header").get(name, name)
 
 
 # --- cells: text to typed values, then the shared field rules --------------------------------
@@ -195,17 +197,17 @@ def _parse_seats(raw: str):
 
 
 def _parse_kind(raw: str):
-    value = raw.strip().lower()
+    value = code_for("kind", raw)
     return CLEANERS["kind"](KIND_ALIASES.get(value, value)) if value else None
 
 
 def _parse_status(raw: str):
-    value = raw.strip().lower()
+    value = code_for("status", raw)
     return CLEANERS["status"](value) if value else None  # empty: keep (or in_use when new)
 
 
 def _parse_media(raw: str):
-    value = raw.strip().lower()
+    value = code_for("media", raw)
     return CLEANERS["media"](value) if value else None
 
 

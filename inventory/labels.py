@@ -5,6 +5,8 @@ kind of asset shows in its form.
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import lazy_gettext as _l
 
 from inventory.models import HARDWARE_KINDS
@@ -72,3 +74,49 @@ def field_labels(kind: str | None = None) -> dict[str, object]:
 def fields_for_kind(kind: str | None) -> tuple[str, ...]:
     return KIND_FIELDS.get(kind or "other", KIND_FIELDS["other"])
 
+
+
+# --- the same words read back (imports of our own, translated, exports) ---------------------
+
+def header_key(text: str) -> str:
+    """How an import reads a header cell: "Serial number" and "serial_number" are one key."""
+    return re.sub(r"[\s-]+", "_", str(text).strip().lstrip("\ufeff").strip().lower())
+
+
+def _build_aliases() -> dict[str, dict[str, str]]:
+    """Every language's labels of the fields, kinds, statuses and media, to their codes: an
+    export made in Catalan imports back as well as one made in English."""
+    from flask import current_app
+    from flask_babel import force_locale
+
+    aliases: dict[str, dict[str, str]] = {"header": {}, "kind": {}, "status": {}, "media": {}}
+    for language in current_app.config.get("LANGUAGES", ("en",)):
+        with force_locale(language):
+            for kind in (None, *KIND_LABELS):
+                for name, label in field_labels(kind).items():
+                    aliases["header"].setdefault(header_key(label), "council" if name == "council_id" else name)
+            aliases["header"].setdefault(header_key(_l("ID")), "id")
+            for group, labels in (("kind", kind_labels()), ("status", status_labels()), ("media", media_labels())):
+                aliases[group].update({str(label).strip().casefold(): code for code, label in labels.items()})
+    return aliases
+
+
+_ALIASES: dict[str, dict[str, dict[str, str]]] = {}
+
+
+def aliases(group: str) -> dict[str, str]:
+    """{label in any language: code} of `group` ("header", "kind", "status" or "media")."""
+    from flask import current_app, has_app_context
+
+    if not has_app_context():
+        return {}
+    key = current_app.import_name + str(id(current_app))
+    if key not in _ALIASES:
+        _ALIASES.clear()  # one app at a time (tests make several)
+        _ALIASES[key] = _build_aliases()
+    return _ALIASES[key][group]
+
+
+def code_for(group: str, raw: str) -> str:
+    """A code, or the label an export in any language gives it ("En ús" → in_use)."""
+    return aliases(group).get(raw.strip().casefold(), raw.strip().lower())

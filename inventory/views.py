@@ -145,7 +145,7 @@ def _export(council: Council | None, fmt: str) -> Response:
     rows = exporter.export_rows(filters.statement(council))
     stem = f"inventory-{council.slug if council else 'all'}-{expiry.office_today().isoformat()}"
     if fmt == "xlsx":
-        body = exporter.to_xlsx(rows, sheet_title=council.code if council else "assets")
+        body = exporter.to_xlsx(rows, sheet_title=council.name if council else _("Inventory"))
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
         sep = request.args.get("sep")

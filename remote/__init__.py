@@ -66,11 +66,12 @@ def init_app(app: Flask) -> None:
     from core.access import ADMIN, ALL_ROLES, register_authenticator, register_path_object
     from core.ui import NavItem, register_nav
     from inventory.models import Asset
-    from remote import alerts, api, heartbeat, jobs, texts, views
+    from remote import alerts, api, audit_labels, heartbeat, jobs, texts, views
     from remote.cli import agents_cli, remote_cli
     from remote.models import Agent, Check, HostKey
     from remote.scheduler import scheduler_cli
 
+    audit_labels.register()
     register_authenticator("agent", _agent)
     register_path_object("asset_id", lookup=_lookup(Asset))
     register_path_object("check_id", lookup=_lookup(Check))

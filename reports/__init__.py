@@ -65,8 +65,9 @@ def init_app(app: Flask) -> None:
 
     from core.access import STAFF, register_path_object
     from core.ui import NavItem, register_nav
-    from reports import api, jobs, models, views  # noqa: F401  (models: the tables)
+    from reports import api, audit_labels, jobs, models, views  # noqa: F401  (models: the tables)
 
+    audit_labels.register()
     register_path_object("archive_id", lookup=_archive_lookup)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)

@@ -1,13 +1,18 @@
 """Reports as CSV and XLSX.
 
+Two audiences. The API's CSV (`GET /api/v1/reports/usage?format=csv`) is a contract: the
+field names of the JSON, in minutes (`usage_csv`). The files people download from the pages
+(the usage CSV, the workbooks) speak the reader's language: translated headers, durations as
+h:mm text beside decimal hours for sums (core.spreadsheet), month names as the API gives them
+(YYYY-MM, which sorts).
+
 CSV: UTF-8 with a byte-order mark and every text cell neutralised against formula injection
-(core.csvsafe); the columns of the usage report are the API's field names, in minutes, so a
-CSV from a page, from the API and from the archive read the same.
+(core.csvsafe).
 
 XLSX: one sheet per section (the council-months, the councils' year, the comarcas, the
-service), numbers stored as numbers (minutes as integers; hours and shares as numbers with a
-display format, never as text), text stored as text (a name starting with "=" stays a name),
-a frozen header row and a filter on each sheet.
+service), sheet names within Excel's 31 characters cut on a word boundary, numbers stored as
+numbers (hours and shares as numbers with a display format, never as text), text stored as
+text (a name starting with "=" stays a name), a frozen header row and a filter on each sheet.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from core.csvsafe import csv_bytes
+from core.spreadsheet import decimal_hours, decimal_hours_text, hm, sheet_title
 from reports import consumption, publishing, texts
 from reports.quality import ServiceStats
 
 # Display formats (Excel's codes; the reader's Excel shows them in its own locale).
 INT = "#,##0"
 HOURS = "#,##0.00"
+HOURS_EXACT = "#,##0.00##"  # 2.25, 0.1667: never a rounded 2.3 beside "2:15"
 PERCENT = "0.0%"
 DECIMAL = "0.00"
 TEXT = None
@@ -48,17 +55,6 @@ class Section:
     title: str
     columns: list[Column]
     rows: list[list] = field(default_factory=list)
-
-
-def _sheet_title(title: str, taken: set[str]) -> str:
-    clean = "".join("_" if ch in "[]:*?/\\" else ch for ch in title).strip()[:31] or "Sheet"
-    candidate, n = clean, 2
-    while candidate.lower() in taken:
-        suffix = f" {n}"
-        candidate = clean[: 31 - len(suffix)] + suffix
-        n += 1
-    taken.add(candidate.lower())
-    return candidate
 
 
 def _cell(ws, value, number_format: str | None):
@@ -79,7 +75,7 @@ def workbook(sections: Sequence[Section]) -> bytes:
     taken: set[str] = set()
     bold = Font(bold=True)
     for section in sections:
-        ws = wb.create_sheet(title=_sheet_title(section.title, taken))
+        ws = wb.create_sheet(title=sheet_title(section.title, taken))
         for index, column in enumerate(section.columns, start=1):
             ws.column_dimensions[get_column_letter(index)].width = column.width
         ws.freeze_panes = "A2"
@@ -105,12 +101,45 @@ def _h(minutes: int | float | None) -> float | None:
     return None if minutes is None else round(minutes / 60, 4)
 
 
+_MINUTE_FIELDS = tuple(f for f in consumption.USAGE_FIELDS if f.endswith("_minutes"))
+# h:mm columns are text (a TEXT column): Excel would take "2:15" for a time of day.
+
+
+def _figure_label(name: str) -> str:
+    """"onsite_used_minutes" → "On site: used" in the reader's language."""
+    if name == "travel_minutes":
+        return _("Travel")
+    mode, key = name.removesuffix("_minutes").split("_", 1)
+    figures = {"base": _("Base"), "carried": _("Carried over"), "allowance": _("Allowance"), "used": _("Used"),
+               "remaining": _("Remaining"), "excess": _("Excess")}
+    return _("%(mode)s: %(figure)s", mode=_("On site") if mode == "onsite" else _("Remote"),
+             figure=figures[key].lower())
+
+
+def usage_header() -> list[str]:
+    """The human-facing usage columns: council, month, then each figure as h:mm and as hours."""
+    header = [_("Council"), _("Month")]
+    for name in _MINUTE_FIELDS:
+        label = _figure_label(name)
+        header += [_("%(column)s (h:mm)", column=label), _("%(column)s (h)", column=label)]
+    return header
+
+
+def _usage_values(item: dict, hours) -> list:
+    values = [item["council"], item["month"]]
+    for name in _MINUTE_FIELDS:
+        values += [hm(item[name]), hours(item[name])]
+    return values
+
+
 def usage_section(items: list[dict]) -> Section:
-    """The council-months exactly as the API and the CSV give them (minutes)."""
-    columns = [Column(name, TEXT if name in ("council", "month") else INT,
-                      24 if name == "council" else 10 if name in ("council_id", "month") else 15)
-               for name in consumption.USAGE_FIELDS]
-    return Section(_("Usage by month"), columns, [[item[name] for name in consumption.USAGE_FIELDS] for item in items])
+    """The council-months, as the API gives them, in the reader's words and hours."""
+    header = usage_header()
+    columns = [Column(header[0], TEXT, 24), Column(header[1], TEXT, 10)]
+    for index, title in enumerate(header[2:]):
+        columns.append(Column(title, TEXT if index % 2 == 0 else HOURS_EXACT, 14))
+    return Section(_("Usage by month"), columns,
+                   [_usage_values(item, lambda m: None if m is None else float(decimal_hours(m))) for item in items])
 
 
 def _totals_columns() -> list[Column]:
@@ -211,13 +240,46 @@ def month_usage_section(month_rows: list, councils: dict) -> Section:
 # --- whole documents ------------------------------------------------------------------------------
 
 def usage_csv(items: list[dict], delimiter: str = ",") -> bytes:
+    """The API's CSV (a contract: its field names, minutes)."""
     return csv_bytes(consumption.USAGE_FIELDS, ([item[f] for f in consumption.USAGE_FIELDS] for item in items),
                      delimiter=delimiter)
 
 
-def public_csv(figures: dict, delimiter: str = ",") -> bytes:
-    return csv_bytes(publishing.PUBLIC_FIELDS, ([item[f] for f in publishing.PUBLIC_FIELDS] for item in figures["months"]),
+def usage_page_csv(items: list[dict], locale: str, delimiter: str = ",") -> bytes:
+    """The usage CSV people download from the pages: their language, h:mm and decimal hours
+    written with their decimal mark (the delimiter is `;` wherever that mark is a comma)."""
+    return csv_bytes(usage_header(), (_usage_values(item, lambda m: decimal_hours_text(m, locale)) for item in items),
                      delimiter=delimiter)
+
+
+def public_csv(figures: dict, locale: str, delimiter: str = ",") -> bytes:
+    """A council's published figures for people (the JSON twin keeps the field names): headed
+    in `locale` (the council's language, so one address always gives the same file, which
+    shared caches may keep), hours as h:mm and decimal hours."""
+    counts = {"tickets_opened": _("Tickets opened"), "tickets_resolved": _("Tickets resolved"),
+              "first_response_met": _("First responses on time"),
+              "first_response_measured": _("First responses measured"),
+              "resolution_met": _("Resolved on time"), "resolution_measured": _("Resolutions measured")}
+    header: list[str] = []
+    for name in publishing.PUBLIC_FIELDS:
+        if name == "month":
+            header.append(_("Month"))
+        elif name.endswith("_minutes"):
+            label = _figure_label(name)
+            header += [_("%(column)s (h:mm)", column=label), _("%(column)s (h)", column=label)]
+        else:
+            header.append(counts.get(name, name))
+
+    def row(item: dict) -> list:
+        values: list = []
+        for name in publishing.PUBLIC_FIELDS:
+            if name.endswith("_minutes"):
+                values += [hm(item[name]), decimal_hours_text(item[name], locale)]
+            else:
+                values.append(item[name])
+        return values
+
+    return csv_bytes(header, (row(item) for item in figures["months"]), delimiter=delimiter)
 
 
 def year_workbook(year: int, council=None) -> bytes:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -146,7 +147,7 @@ def usage_export(fmt: str):
     sep = request.args.get("sep")
     delimiter = {"comma": ",", "semicolon": ";"}.get(sep or "", delimiter_for(locale_code()))
     items = consumption.usage_items(year, council.id if council else None)
-    return _download(exports.usage_csv(items, delimiter), "text/csv", f"{stem}.csv")
+    return _download(exports.usage_page_csv(items, locale_code(), delimiter), "text/csv", f"{stem}.csv")
 
 
 @bp.get("/reports/councils/<slug>")
@@ -447,7 +448,9 @@ def public_data(slug: str, fmt: str):
         resp.headers["Cache-Control"] = cache
         resp.headers["Access-Control-Allow-Origin"] = "*"
         return resp
-    resp = _download(exports.public_csv(figures_), "text/csv", f"{council.slug}-{year}.csv", cache=cache)
+    with force_locale(council.language or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        body = exports.public_csv(figures_, locale_code(), delimiter_for(locale_code()))
+    resp = _download(body, "text/csv", f"{council.slug}-{year}.csv", cache=cache)
     resp.headers["Access-Control-Allow-Origin"] = "*"
     return resp
 

@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     from core import mail as outbox
     from core.access import register_path_object
     from remote.alerts import register_alert_handler
+    from support import audit_labels
     from support.blueprint import api_bp, bp
 
     # The rooms' routes, hours first: importing them adds them to the blueprints.
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> None:
     from support.visits import views as visits_views  # noqa: F401
     from support.visits.models import Visit, VisitSlot
 
+    audit_labels.register()
     register_path_object("entry_id", TimeEntry)
     register_path_object("ticket_id", Ticket)
     register_path_object("mail_id", lookup=mail_services.visible_to_scope)

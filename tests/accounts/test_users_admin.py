@@ -235,8 +235,11 @@ def test_audit_page_shows_changes_with_before_and_after(admin, world):
     services.update_user(world.technician, actor=world.admin, name="Laia Ferrer", role="technician", council_id=None)
     page = htmllib.unescape(admin.get("/admin/audit").get_data(as_text=True))
     row = next(r for r in page.split("<tr>") if "Laia Ferrer" in r)
-    assert world.admin.email in row and "update" in row
-    assert re.search(r"<code>name</code>:\s*<span[^>]*>tech</span>\s*→\s*<span[^>]*>Laia Ferrer</span>", row), row
+    # In the admin's language (Catalan): the action and the field are words, not codes.
+    assert world.admin.email in row and translated("Changed", "ca") in row
+    name = translated("Name", "ca")
+    assert re.search(rf'<span class="fw-semibold">{name}</span>:\s*<span[^>]*>tech</span>\s*→\s*'
+                     r"<span[^>]*>Laia Ferrer</span>", row), row
 
 
 def test_audit_filters(admin, world, db):
@@ -253,8 +256,8 @@ def test_audit_filters(admin, world, db):
     everything = rows("")
     assert any("Pau Roca" in r for r in everything) and any("Talamanca" in r for r in everything)
     councils = rows("object_type=council")
-    assert councils and all("council #" in r for r in councils)
-    assert any("Talamanca" in r and "update" in r for r in councils)
+    assert councils and all(f"{translated('Council', 'ca')} #" in r for r in councils)
+    assert any("Talamanca" in r and translated("Changed", "ca") in r for r in councils)
     by_manager = rows("actor=manager@")
     assert len(by_manager) == 1 and "Talamanca" in by_manager[0]
     updates = rows("action=update&object_type=user")

@@ -49,7 +49,7 @@ def test_clerk_reports_hold_only_their_council(dataset, world, client_for, api_f
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(client.get(f"/reports/usage.xlsx?year={dataset.year}").data))
-    names = {r[1] for r in book[book.sheetnames[0]].iter_rows(min_row=2, values_only=True)}
+    names = {r[0] for r in book[book.sheetnames[0]].iter_rows(min_row=2, values_only=True)}
     assert names == {world.council_a.name}
     # Office-wide pages are for the office.
     for url in ("/reports/dashboard", "/reports/usage", "/reports/service", f"/reports/monthly/{dataset.year}-12.pdf",
@@ -117,9 +117,21 @@ def test_publishing_and_what_is_published(dataset, db, world, client_for, app):
     for m in body["months"]:
         assert m["onsite_used_minutes"] == items[m["month"]]["onsite_used_minutes"]
         assert m["remote_allowance_minutes"] == items[m["month"]]["remote_allowance_minutes"]
-    rows = list(csv.DictReader(io.StringIO(anonymous.get(f"/public/{slug}.csv?year={dataset.year}")
-                                           .data.decode("utf-8-sig"))))
-    assert [r["month"] for r in rows] == [m["month"] for m in body["months"]]
+    # The CSV is for people: in the council's language (whoever asks), hours as h:mm and decimal.
+    from flask_babel import force_locale, gettext
+
+    from core.csvsafe import delimiter_for
+    from core.spreadsheet import hm
+
+    language = world.council_a.language
+    with force_locale(language):
+        month, opened = gettext("Month"), gettext("Tickets opened")
+    for accept in ("en", "es"):
+        text = anonymous.get(f"/public/{slug}.csv?year={dataset.year}", headers={"Accept-Language": accept})
+        rows = list(csv.reader(io.StringIO(text.data.decode("utf-8-sig")), delimiter=delimiter_for(language)))
+        assert rows[0][0] == month and opened in rows[0] and "onsite_used_minutes" not in rows[0]
+        assert [r[0] for r in rows[1:]] == [m["month"] for m in body["months"]]
+        assert [r[3] for r in rows[1:]] == [hm(m["onsite_used_minutes"]) for m in body["months"]]
     assert anonymous.get(f"/public/{slug}/chart.png?year={dataset.year}").status_code == 200
     # Another council stays private.
     assert anonymous.get(f"/public/{world.council_b.slug}").status_code == 404

@@ -78,19 +78,31 @@ def test_pdf_escapes_names(dataset, db, world, client_for, tmp_path):
     assert "Mura <b>&amp; co</b>" in _pdf_text(path)
 
 
-def test_xlsx_reopens_with_the_same_numbers(dataset, world, client_for, api_for):
+def test_xlsx_reopens_with_the_same_numbers(dataset, world, client_for, api_for, app):
+    from flask_babel import force_locale
+
+    from core.spreadsheet import hm
+    from reports.exports import usage_header
+
     items = api_for(world.manager).get(f"/api/v1/reports/usage?year={dataset.year}").get_json()["items"]
     resp = client_for(world.manager).get(f"/reports/usage.xlsx?year={dataset.year}")
     assert resp.status_code == 200
     book = load_workbook(io.BytesIO(resp.data))
     assert len(book.sheetnames) >= 5  # one per section
+    assert all(len(name) <= 31 for name in book.sheetnames)
     usage = book[book.sheetnames[0]]
     rows = list(usage.iter_rows(values_only=True))
-    assert list(rows[0]) == list(items[0])
-    assert [dict(zip(rows[0], r, strict=True)) for r in rows[1:]] == items
+    with app.test_request_context(), force_locale("ca"):  # the manager's language (the default)
+        assert list(rows[0]) == usage_header()
+    minute_fields = [k for k in items[0] if k.endswith("_minutes")]
+    for row, item in zip(rows[1:], items, strict=True):
+        assert (row[0], row[1]) == (item["council"], item["month"])
+        for index, name in enumerate(minute_fields):
+            assert row[2 + 2 * index] == hm(item[name])  # h:mm, as text
+            assert row[3 + 2 * index] == pytest.approx(item[name] / 60, abs=1e-4)  # hours, a number
     for cell in next(usage.iter_rows(min_row=2, max_row=2)):
-        if cell.column_letter not in ("B", "C"):
-            assert cell.data_type == "n"
+        column = cell.column - 1
+        assert cell.data_type == ("s" if column < 2 or column % 2 == 0 else "n")
     councils = book[book.sheetnames[1]]
     # Council, comarca, months, on-site allowance (h), on-site used (h), ...
     by_name = {r[0]: r for r in councils.iter_rows(min_row=2, values_only=True)}
@@ -112,8 +124,8 @@ def test_office_month_xlsx(dataset, world, client_for):
     book = load_workbook(io.BytesIO(resp.data))
     sheet = book[book.sheetnames[0]]
     rows = list(sheet.iter_rows(values_only=True))
-    assert {r[2] for r in rows[1:]} == {format_month(month)}
-    assert {r[1] for r in rows[1:]} == {c.name for c in dataset.councils.values()}
+    assert {r[1] for r in rows[1:]} == {format_month(month)}
+    assert {r[0] for r in rows[1:]} == {c.name for c in dataset.councils.values()}
 
 
 @pytest.mark.slow
@@ -131,6 +143,6 @@ def test_csv_opens_in_libreoffice_with_accents(dataset, db, world, client_for, t
                     "--infilter=CSV:59,34,76,1", "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1",
                     "--outdir", str(outdir), str(source)], check=True, capture_output=True, timeout=180)
     rows = list(csv.reader(io.StringIO((outdir / "usage.csv").read_text(encoding="utf-8"), newline="")))
-    assert rows[0][:3] == ["council_id", "council", "month"]  # the BOM did not leak into the first name
-    names = {r[1] for r in rows[1:]}
+    assert rows[0][:2] == ["Ajuntament", "Mes"]  # in Catalan, and the BOM did not leak into the first name
+    names = {r[0] for r in rows[1:]}
     assert {"Castellgalí", "L'Estany", "Sant Fruitós de Bages · l'Àngel"} <= names

@@ -7,6 +7,8 @@ import csv
 import datetime as dt
 import io
 
+import pytest
+
 from agreements.months import add_months, month_start, months_between
 
 CONTRACT_FIELDS = [
@@ -91,19 +93,41 @@ def test_csv_cells_are_formula_safe(dataset, db, world, api_for):
     assert "\n=HYPERLINK" not in body and ",=HYPERLINK" not in body
 
 
-def test_page_exports_use_the_same_figures(dataset, world, client_for, api_for):
-    api_items = api_for(world.manager).get(f"/api/v1/reports/usage?year={dataset.year}").get_json()["items"]
-    client = client_for(world.manager)
-    resp = client.get(f"/reports/usage.csv?year={dataset.year}&sep=comma")
-    rows = list(csv.DictReader(io.StringIO(resp.data.decode("utf-8-sig"))))
-    assert [int(r["onsite_used_minutes"]) for r in rows] == [i["onsite_used_minutes"] for i in api_items]
-    # A Catalan reader gets ';' (Excel's list separator where the comma is the decimal mark).
-    world.manager.preferred_language = "ca"
+def _usage_header(lang: str) -> list[str]:
+    from flask_babel import force_locale
+
+    from reports.exports import usage_header
+
+    with force_locale(lang):
+        return usage_header()
+
+
+def test_page_exports_use_the_same_figures(dataset, world, client_for, api_for, app):
+    """The CSV people download speaks their language: translated headers, h:mm beside exact
+    decimal hours (with their decimal mark), the same figures as the API."""
+    from decimal import Decimal
+
+    from core.spreadsheet import hm
     from extensions import db
 
-    db.session.commit()
-    body = client_for(world.manager).get(f"/reports/usage.csv?year={dataset.year}").data.decode("utf-8-sig")
-    assert body.splitlines()[0].split(";") == CONTRACT_FIELDS
+    api_items = api_for(world.manager).get(f"/api/v1/reports/usage?year={dataset.year}").get_json()["items"]
+    for lang, delimiter, mark in (("en", ",", "."), ("ca", ";", ",")):
+        world.manager.preferred_language = lang
+        db.session.commit()
+        body = client_for(world.manager).get(f"/reports/usage.csv?year={dataset.year}").data.decode("utf-8-sig")
+        rows = list(csv.reader(io.StringIO(body), delimiter=delimiter))
+        with app.test_request_context():
+            header = _usage_header(lang)
+        assert rows[0] == header and not set(header) & set(CONTRACT_FIELDS)
+        assert len(rows) - 1 == len(api_items)
+        # Columns 2, 3...: each figure as h:mm, then as decimal hours, in the contract's order.
+        for row, item in zip(rows[1:], api_items, strict=True):
+            assert (row[0], row[1]) == (item["council"], item["month"])
+            for index, name in enumerate(CONTRACT_FIELDS[3:]):
+                text, hours = row[2 + 2 * index], row[3 + 2 * index]
+                assert text == hm(item[name])
+                assert "." not in hours if mark == "," else "," not in hours
+                assert Decimal(hours.replace(",", ".")) * 60 == pytest.approx(item[name], abs=0.01)
 
 
 def test_dashboard_equals_usage_and_raw_sql(dataset, db, world, api_for, reference):
