@@ -26,13 +26,16 @@ class ServiceForm(FlaskForm):
                                     description=_l("A web address (https://...)."))
     ticket_category = SelectField(_l("Category of its requests"), validators=[Optional()],
                                   description=_l("What a request about this service is filed under."))
+    default_team_id = SelectField(_l("Team of its requests"), coerce=int, default=0, validators=[Optional()],
+                                  description=_l("The team a request about this service goes to."))
     active = BooleanField(_l("Offered to councils"), default=True)
 
-    def __init__(self, *args, providers=(), categories=(), ticket_categories=(), **kwargs):
+    def __init__(self, *args, providers=(), categories=(), ticket_categories=(), teams=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.provider.choices = list(providers)
         self.category.choices = list(categories)
         self.ticket_category.choices = [("", _l("None"))] + list(ticket_categories)
+        self.default_team_id.choices = [(0, _l("By its category"))] + list(teams)
 
 
 class SubscribeForm(FlaskForm):

@@ -25,10 +25,11 @@ from core.errors import DomainError
 from core.i18n import locale_code
 from core.ui import apply_errors
 from extensions import db
+from support.teams import services as teams
 
 bp = Blueprint("catalogue", __name__)
 SERVICE_FIELDS = ("code", "name", "name_ca", "name_es", "name_en", "description", "provider", "category",
-                  "documentation_url", "ticket_category", "active")
+                  "documentation_url", "ticket_category", "default_team_id", "active")
 
 
 @bp.context_processor
@@ -42,8 +43,18 @@ def _actor():
 
 def _service_form(**kwargs) -> ServiceForm:
     lab = labels.Labels()
-    return ServiceForm(providers=lab.providers.items(), categories=lab.categories.items(),
-                       ticket_categories=lab.ticket_categories.items(), **kwargs)
+    form = ServiceForm(providers=lab.providers.items(), categories=lab.categories.items(),
+                       ticket_categories=lab.ticket_categories.items(),
+                       teams=[(t.id, t.name) for t in teams.list_teams()], **kwargs)
+    if form.default_team_id.data is None:
+        form.default_team_id.data = 0
+    return form
+
+
+def _service_values(form: ServiceForm, fields) -> dict:
+    values = {f: getattr(form, f).data for f in fields}
+    values["default_team_id"] = values.get("default_team_id") or None  # 0: "by its category"
+    return values
 
 
 @bp.get("/catalogue")
@@ -57,7 +68,7 @@ def index():
 def service_new():
     form = _service_form()
     if form.validate_on_submit():
-        values = {f: getattr(form, f).data for f in SERVICE_FIELDS}
+        values = _service_values(form, SERVICE_FIELDS)
         try:
             service = services.create_service(values, actor=_actor())
         except DomainError as exc:
@@ -76,7 +87,7 @@ def service_edit(service_id: int):
     form = _service_form(obj=service)
     form.code.render_kw = {"readonly": True}
     if form.validate_on_submit():
-        values = {f: getattr(form, f).data for f in SERVICE_FIELDS if f != "code"}
+        values = _service_values(form, [f for f in SERVICE_FIELDS if f != "code"])
         try:
             services.update_service(service, values, actor=_actor())
         except DomainError as exc:
