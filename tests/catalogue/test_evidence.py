@@ -59,6 +59,9 @@ def test_upload_download_replace_and_remove(app, db, world, client_for, subscrib
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
     page = tech.get(_url(subscribed, world.council_a)).get_data(as_text=True)
     assert "de posada_ en marxa.pdf" in page and "evidence-current" in page
+    rollout = tech.get(f"/catalogue/{subscribed.id}").get_data(as_text=True)
+    assert f'href="{_url(subscribed, world.council_a)}/evidence"' in rollout
+    assert f'href="{_url(subscribed, world.council_b)}/evidence"' not in rollout
 
     download = tech.get(f"{_url(subscribed, world.council_a)}/evidence")
     assert download.status_code == 200 and download.data == PDF

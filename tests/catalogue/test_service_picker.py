@@ -77,6 +77,10 @@ def test_the_service_fills_category_and_team_without_javascript(world, client_fo
     ticket = db.session.scalar(select(Ticket).where(Ticket.title == "No puc registrar"))
     assert (ticket.service_id, ticket.category, ticket.team_id) == (
         catalogue["live"].id, "e_administration", catalogue["team"].id)
+    # Both sides see what the request is about.
+    for client in (clerk, client_for(world.technician)):
+        page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+        assert "e-TRAM" in page[page.index('id="ticket-service"'):][:200]
     # A category the clerk chose wins over the service's.
     clerk.post("/tickets/new", data={"title": "La impressora", "priority": "normal", "category": "hardware",
                                      "asset_id": "0", "service_id": str(catalogue["live"].id)})
