@@ -222,7 +222,7 @@ def _upload(field) -> tuple[str, bytes] | None:
     return storage.filename, storage.read(evidence.max_bytes() + 1)
 
 
-@bp.get("/catalogue/<int:service_id>/councils/<int:council_id>/evidence")
+@bp.get("/catalogue/<int:service_id>/councils/<int:council_id>/evidence/download")
 @allow(*ALL_ROLES)
 def evidence_download(service_id: int, council_id: int):
     """The evidence file, as a download only. A clerk reaches their own council's alone: the

@@ -19,6 +19,6 @@ def test_demo_pilot_councils_have_their_eres_record(app, db, client_for):
     assert all(evidence.path_of(r).read_bytes().startswith(b"%PDF-") for r in rows)
     manager = db.session.scalar(select(User).where(User.role == "manager").limit(1))
     row = rows[0]
-    resp = client_for(manager).get(f"/catalogue/{row.service_id}/councils/{row.council_id}/evidence")
+    resp = client_for(manager).get(f"/catalogue/{row.service_id}/councils/{row.council_id}/evidence/download")
     assert resp.status_code == 200 and resp.data.startswith(b"%PDF-")
     assert "Acta posada en marxa ERES" in resp.headers["Content-Disposition"]

@@ -60,10 +60,10 @@ def test_upload_download_replace_and_remove(app, db, world, client_for, subscrib
     page = tech.get(_url(subscribed, world.council_a)).get_data(as_text=True)
     assert "de posada_ en marxa.pdf" in page and "evidence-current" in page
     rollout = tech.get(f"/catalogue/{subscribed.id}").get_data(as_text=True)
-    assert f'href="{_url(subscribed, world.council_a)}/evidence"' in rollout
-    assert f'href="{_url(subscribed, world.council_b)}/evidence"' not in rollout
+    assert f'href="{_url(subscribed, world.council_a)}/evidence/download"' in rollout
+    assert f'href="{_url(subscribed, world.council_b)}/evidence/download"' not in rollout
 
-    download = tech.get(f"{_url(subscribed, world.council_a)}/evidence")
+    download = tech.get(f"{_url(subscribed, world.council_a)}/evidence/download")
     assert download.status_code == 200 and download.data == PDF
     assert download.headers["Content-Disposition"].startswith("attachment;")
     assert "de posada_ en marxa.pdf" in download.headers["Content-Disposition"]
@@ -91,7 +91,7 @@ def test_upload_download_replace_and_remove(app, db, world, client_for, subscrib
     sub = services.get_subscription(world.council_a.id, subscribed.id)
     assert (sub.evidence_file, sub.evidence_filename, sub.evidence_size) == (None, "", None)
     assert not kept.exists()
-    assert tech.get(f"{_url(subscribed, world.council_a)}/evidence").status_code == 404
+    assert tech.get(f"{_url(subscribed, world.council_a)}/evidence/download").status_code == 404
 
 
 def test_a_refused_file_keeps_what_was_typed_and_saves_nothing(app, db, world, client_for, subscribed):
@@ -152,7 +152,7 @@ def test_downloads_only_for_who_may_see_the_council(app, db, world, client_for, 
     for council in (world.council_a, world.council_b):
         services.put_subscription(council, subscribed, {}, actor=world.technician,
                                   evidence=(f"acta-{council.code}.pdf", PDF))
-    a, b = (f"{_url(subscribed, c)}/evidence" for c in (world.council_a, world.council_b))
+    a, b = (f"{_url(subscribed, c)}/evidence/download" for c in (world.council_a, world.council_b))
     clerk = client_for(world.clerk_a)
     resp = clerk.get(a)
     assert resp.status_code == 200 and resp.data == PDF
@@ -163,8 +163,8 @@ def test_downloads_only_for_who_may_see_the_council(app, db, world, client_for, 
     assert client_for(world.clerk_b).get(a).status_code == 404
     assert client_for(world.manager).get(b).status_code == 200
     # A service or council that does not exist, or a record without a file: 404 as well.
-    assert clerk.get(f"/catalogue/999999/councils/{world.council_a.id}/evidence").status_code == 404
-    assert clerk.get(f"/catalogue/{subscribed.id}/councils/999999/evidence").status_code == 404
+    assert clerk.get(f"/catalogue/999999/councils/{world.council_a.id}/evidence/download").status_code == 404
+    assert clerk.get(f"/catalogue/{subscribed.id}/councils/999999/evidence/download").status_code == 404
     # The clerk still cannot open the office's edit page.
     assert clerk.get(_url(subscribed, world.council_a)).status_code == 403
     # The API lists the file with its download address (an extension of the contract's items).
@@ -172,11 +172,11 @@ def test_downloads_only_for_who_may_see_the_council(app, db, world, client_for, 
     item = next(i for i in items if i["service_id"] == subscribed.id)
     assert item["evidence_file"] == {"filename": f"acta-{world.council_a.code}.pdf", "size": len(PDF),
                                      "content_type": "application/pdf",
-                                     "url": f"/catalogue/{subscribed.id}/councils/{world.council_a.id}/evidence"}
+                                     "url": f"/catalogue/{subscribed.id}/councils/{world.council_a.id}/evidence/download"}
 
 
 def test_a_file_record_without_its_file_is_a_404(app, db, world, client_for, subscribed):
     services.put_subscription(world.council_a, subscribed, {}, actor=None, evidence=("acta.pdf", PDF))
     sub = db.session.scalar(select(CouncilService).where(CouncilService.council_id == world.council_a.id))
     evidence.path_of(sub).unlink()
-    assert client_for(world.technician).get(f"{_url(subscribed, world.council_a)}/evidence").status_code == 404
+    assert client_for(world.technician).get(f"{_url(subscribed, world.council_a)}/evidence/download").status_code == 404
