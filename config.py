@@ -216,6 +216,9 @@ class DefaultConfig:
     # The new-ticket and reply forms read bodies up to this size, so that a file over the cap
     # comes back as a field error with the text kept (files are spooled to disk, not memory).
     TICKET_FORM_MAX_BYTES = 64 * 1024 * 1024
+    # The catalogue's evidence files (catalogue/evidence.py): the cap per file. Its form reads
+    # bodies up to TICKET_FORM_MAX_BYTES too, so a file over the cap is a field error.
+    CATALOGUE_EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
 
     # --- reports (reports/) ---------------------------------------------------------------
     # The monthly delivery runs every day at this office time and acts on the first working

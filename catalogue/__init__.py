@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     audit_labels.register()
     register_path_object("service_id", Service)
     app.register_blueprint(views.bp)
+    app.before_request_funcs.setdefault(None, []).insert(0, views.allow_large_file_forms)
     app.register_blueprint(api.bp)
     jobs.register_kinds()
     jobs.register_jobs()

@@ -75,6 +75,13 @@ class ServiceQuery(PageQuery):
     active: bool | None = None
 
 
+class EvidenceFileOut(OutModel):
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
 class SubscriptionOut(OutModel):
     service_id: int
     code: str
@@ -89,6 +96,10 @@ class SubscriptionOut(OutModel):
     council_id: int
     contact: str = Field(description="The council's person for this service.")
     evidence_url: str
+    # Read from the record's `evidence_info` (its `evidence_file` column is the storage name).
+    evidence_file: EvidenceFileOut | None = Field(
+        validation_alias="evidence_info",
+        description="The evidence kept as a file, or null; `url` downloads it (signed-in session).")
     next_review_on: dt.date | None
 
 

@@ -89,6 +89,12 @@ def seed(ctx) -> None:
                         went_live = start + dt.timedelta(days=70 + ctx.rng.randint(0, 40))
                         services.put_subscription(council, service, {"status": "live", "live_on": went_live},
                                                   actor=tech, now=_at(went_live))
+                        if code == "ERES":
+                            # The signed record of going live, kept as the council's evidence.
+                            services.put_subscription(
+                                council, service, {}, actor=tech, now=_at(went_live),
+                                evidence=(f"Acta posada en marxa ERES - {council.name}.pdf",
+                                          _record_pdf(service, council, went_live)))
         for council in councils:
             services.put_subscription(council, created["TRANSP"], {"wave": "pilot", "status": "live",
                                                                    "live_on": today - dt.timedelta(days=700)},
@@ -98,6 +104,22 @@ def seed(ctx) -> None:
         _hours_against_services(ctx, waves["pilot"], [created[c] for c in ("ERES", "SIGNATURA", "TRANSP")])
         db.session.commit()
     ctx.notes.append(f"Service catalogue: {len(created)} services; /catalogue/matrix")
+
+
+def _record_pdf(service, council, day: dt.date) -> bytes:
+    """A one-page PDF standing for the signed record of a service going live (matplotlib's
+    object API: no pyplot state in a process that may serve pages)."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8.27, 11.69))
+    figure.text(0.1, 0.9, f"Acta de posada en marxa: {service.name}", fontsize=16)
+    figure.text(0.1, 0.85, f"Ajuntament de {council.name}", fontsize=12)
+    figure.text(0.1, 0.82, f"En servei des del {day.strftime('%d/%m/%Y')}", fontsize=12)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="pdf", metadata={"CreationDate": None})
+    return buffer.getvalue()
 
 
 def _hours_against_services(ctx, councils, picked) -> None:

@@ -6,7 +6,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from catalogue import services
+from catalogue import evidence, services
 
 
 class ServiceForm(FlaskForm):
@@ -26,13 +26,16 @@ class ServiceForm(FlaskForm):
                                     description=_l("A web address (https://...)."))
     ticket_category = SelectField(_l("Category of its requests"), validators=[Optional()],
                                   description=_l("What a request about this service is filed under."))
+    default_team_id = SelectField(_l("Team of its requests"), coerce=int, default=0, validators=[Optional()],
+                                  description=_l("The team a request about this service goes to."))
     active = BooleanField(_l("Offered to councils"), default=True)
 
-    def __init__(self, *args, providers=(), categories=(), ticket_categories=(), **kwargs):
+    def __init__(self, *args, providers=(), categories=(), ticket_categories=(), teams=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.provider.choices = list(providers)
         self.category.choices = list(categories)
         self.ticket_category.choices = [("", _l("None"))] + list(ticket_categories)
+        self.default_team_id.choices = [(0, _l("By its category"))] + list(teams)
 
 
 class SubscribeForm(FlaskForm):
@@ -65,6 +68,11 @@ class SubscriptionForm(FlaskForm):
     technician_id = SelectField(_l("Responsible technician"), coerce=int, validators=[Optional()])
     contact = StringField(_l("Council contact"), validators=[Optional(), Length(max=200)])
     evidence_url = StringField(_l("Evidence (link)"), validators=[Optional(), Length(max=500)])
+    # Not named like the record's column: `obj=` would fill it with the stored file's name.
+    evidence_upload = FileField(_l("Evidence (file)"), render_kw={"accept": evidence.ACCEPT},
+                                description=_l("A PDF, an image or an office document, up to 10 MB. "
+                                               "It replaces the file kept so far."))
+    evidence_remove = BooleanField(_l("Remove the evidence file"))
     next_review_on = DateField(_l("Next review"), validators=[Optional()])
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=5000)])
     reason = StringField(_l("Why (for a status change)"), validators=[Optional(), Length(max=1000)])

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask import url_for
 from flask_babel import get_locale
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, event
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import User
@@ -121,9 +122,15 @@ class CouncilService(CouncilOwned, db.Model):
     contact: Mapped[str] = mapped_column(String(200), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     evidence_url: Mapped[str] = mapped_column(String(500), default="")
-    # A file kept under DATA_DIR/catalogue/ (stored name), shown under its original name.
+    # A file kept under DATA_DIR/catalogue-evidence (stored name, random), shown and offered for
+    # download under its original name cleaned (catalogue.evidence); its type was decided from
+    # its bytes at upload and is the one it is served as.
     evidence_file: Mapped[str | None] = mapped_column(String(80))
     evidence_filename: Mapped[str] = mapped_column(String(200), default="")
+    evidence_content_type: Mapped[str | None] = mapped_column(String(100))
+    evidence_size: Mapped[int | None] = mapped_column(Integer)
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    evidence_uploaded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     next_review_on: Mapped[dt.date | None] = mapped_column(Date)
     # Any change of the record (not only of status): "no change in N days" is counted from here.
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -132,6 +139,15 @@ class CouncilService(CouncilOwned, db.Model):
     service: Mapped[Service] = relationship(lazy="joined", innerjoin=True)
     council: Mapped[Council] = relationship(lazy="joined", innerjoin=True)
     technician: Mapped[User | None] = relationship(lazy="joined")
+
+    @property
+    def evidence_info(self) -> dict | None:
+        """The evidence file as the API describes it, or None."""
+        if not self.evidence_file:
+            return None
+        return {"filename": self.evidence_filename, "content_type": self.evidence_content_type or "",
+                "size": self.evidence_size or 0,
+                "url": url_for("catalogue.evidence_download", service_id=self.service_id, council_id=self.council_id)}
 
     @property
     def code(self) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts import audit
 from accounts.models import User
 from agreements.models import Council
+from catalogue import evidence as files
 from catalogue.models import (
     MOVES,
     PROVIDERS,
@@ -339,12 +340,33 @@ def _apply_status(sub: CouncilService, target: str, *, live_on: dt.date | None, 
     _record_change(sub, previous, target, actor, reason, now)
 
 
+def _check_evidence(evidence: tuple[str, bytes] | None, values: dict) -> tuple:
+    """(detected, bytes) of an evidence file, cleaning `values` too: the errors of both come
+    back together, so one submit shows every problem."""
+    detected = file_error = None
+    if evidence is not None:
+        try:
+            detected = files.check(*evidence)
+        except ValidationFailed as exc:
+            file_error = exc
+    try:
+        values = clean_subscription(values)
+    except ValidationFailed as exc:
+        exc.fields.update(file_error.fields if file_error else {})
+        raise
+    if file_error is not None:
+        raise file_error
+    return values, (detected, evidence[1]) if detected else None
+
+
 def put_subscription(council: Council, service: Service, values: dict, *, actor: User | None,
-                     now: dt.datetime | None = None) -> tuple[CouncilService, bool]:
+                     now: dt.datetime | None = None, evidence: tuple[str, bytes] | None = None,
+                     drop_evidence: bool = False) -> tuple[CouncilService, bool]:
     """The contract's PUT: the first one creates the record at the given status (default
     `planned`); later ones change the fields sent, and the status only along `MOVES`.
-    Returns the record and whether it was created."""
-    values = clean_subscription(values)
+    `evidence`: (file name, bytes) of a file to keep as evidence (replacing any), or
+    `drop_evidence` to remove it. Returns the record and whether it was created."""
+    values, upload = _check_evidence(evidence, values)
     now = now or dt.datetime.now(dt.UTC)
     reason = values.pop("reason", "") or ""
     target = values.pop("status", None)
@@ -368,25 +390,33 @@ def put_subscription(council: Council, service: Service, values: dict, *, actor:
                            code="conflict") from None
         # The record's first status is part of its story: "planned since" needs a who and when.
         _record_change(sub, None, sub.status, actor, reason, now)
+        stored = files.attach(sub, *upload, now=now) if upload else None
         audit.record("service.subscribe", object_type="council_service", object_id=sub.id, actor=actor,
                      label=f"{service.code} · {council.name}", council_id=council.id,
                      changes={"status": [None, sub.status], "wave": [None, sub.wave]})
-        db.session.commit()
+        files.commit(stored, None)
         return sub, True
 
     if target is not None and target != sub.status and target not in MOVES[sub.status]:
         raise invalid_move(sub.status, target)
-    before = audit.snapshot(sub, ("status", *SUBSCRIPTION_FIELDS))
+    audited = ("status", *SUBSCRIPTION_FIELDS, "evidence_filename", "evidence_sha256")
+    before = audit.snapshot(sub, audited)
+    previous_file = sub.evidence_file
     for key, value in values.items():
         setattr(sub, key, value)
     if target is not None and target != sub.status:
         _apply_status(sub, target, live_on=values.get("live_on"), actor=actor, reason=reason, now=now)
-    changes = audit.diff(before, audit.snapshot(sub, ("status", *SUBSCRIPTION_FIELDS)))
+    stored = None
+    if upload:
+        stored = files.attach(sub, *upload, now=now)
+    elif drop_evidence:
+        files.clear(sub)
+    changes = audit.diff(before, audit.snapshot(sub, audited))
     if changes:
         sub.changed_at = now
         audit.record("service.update_subscription", object_type="council_service", object_id=sub.id,
                      actor=actor, label=f"{service.code} · {council.name}", council_id=council.id, changes=changes)
-    db.session.commit()
+    files.commit(stored, previous_file if sub.evidence_file != previous_file else None)
     return sub, False
 
 

@@ -4,27 +4,32 @@ CSV), and the clerk's view of the council's live services."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from types import SimpleNamespace
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from accounts.models import User
 from agreements import services as councils
 from agreements.models import Council
-from catalogue import bulk, labels, matrix, services
+from catalogue import bulk, evidence, labels, matrix, services
 from catalogue.forms import MatrixImportForm, ServiceForm, SubscribeForm, SubscriptionForm, WaveMoveForm, WaveTargetForm
 from catalogue.models import STATUSES, WAVES, CouncilService
-from core.access import MANAGERS, STAFF, allow
+from core.access import ALL_ROLES, MANAGERS, STAFF, allow
 from core.csvsafe import delimiter_for
+from core.errorpages import render_error_page
 from core.errors import DomainError
 from core.i18n import locale_code
 from core.ui import apply_errors
 from extensions import db
+from support.teams import services as teams
 
 bp = Blueprint("catalogue", __name__)
 SERVICE_FIELDS = ("code", "name", "name_ca", "name_es", "name_en", "description", "provider", "category",
-                  "documentation_url", "ticket_category", "active")
+                  "documentation_url", "ticket_category", "default_team_id", "active")
 
 
 @bp.context_processor
@@ -38,8 +43,18 @@ def _actor():
 
 def _service_form(**kwargs) -> ServiceForm:
     lab = labels.Labels()
-    return ServiceForm(providers=lab.providers.items(), categories=lab.categories.items(),
-                       ticket_categories=lab.ticket_categories.items(), **kwargs)
+    form = ServiceForm(providers=lab.providers.items(), categories=lab.categories.items(),
+                       ticket_categories=lab.ticket_categories.items(),
+                       teams=[(t.id, t.name) for t in teams.list_teams()], **kwargs)
+    if form.default_team_id.data is None:
+        form.default_team_id.data = 0
+    return form
+
+
+def _service_values(form: ServiceForm, fields) -> dict:
+    values = {f: getattr(form, f).data for f in fields}
+    values["default_team_id"] = values.get("default_team_id") or None  # 0: "by its category"
+    return values
 
 
 @bp.get("/catalogue")
@@ -53,7 +68,7 @@ def index():
 def service_new():
     form = _service_form()
     if form.validate_on_submit():
-        values = {f: getattr(form, f).data for f in SERVICE_FIELDS}
+        values = _service_values(form, SERVICE_FIELDS)
         try:
             service = services.create_service(values, actor=_actor())
         except DomainError as exc:
@@ -72,7 +87,7 @@ def service_edit(service_id: int):
     form = _service_form(obj=service)
     form.code.render_kw = {"readonly": True}
     if form.validate_on_submit():
-        values = {f: getattr(form, f).data for f in SERVICE_FIELDS if f != "code"}
+        values = _service_values(form, [f for f in SERVICE_FIELDS if f != "code"])
         try:
             services.update_service(service, values, actor=_actor())
         except DomainError as exc:
@@ -184,15 +199,68 @@ def subscription(service_id: int, council_id: int):
         values = {k: ("" if v is None and k in ("contact", "evidence_url", "notes", "reason") else v)
                   for k, v in values.items()}
         try:
-            services.put_subscription(council, service, values, actor=_actor())
+            services.put_subscription(council, service, values, actor=_actor(), evidence=_upload(form.evidence_upload),
+                                      drop_evidence=bool(form.evidence_remove.data))
         except DomainError as exc:
             db.session.rollback()
-            apply_errors(form, exc)
+            # The typed fields come back as sent (the form is re-rendered from the request);
+            # only the file must be chosen again, which no browser lets a page refill.
+            apply_errors(form, SimpleNamespace(message=exc.message, fields={
+                ("evidence_upload" if k == evidence.FIELD else k): v for k, v in exc.fields.items()}))
         else:
             flash(_("Saved."), "success")
             return redirect(url_for("catalogue.subscription", service_id=service.id, council_id=council.id))
     return render_template("catalogue/subscription.html", service=service, council=council, sub=sub, form=form,
                            history=services.history(sub))
+
+
+def _upload(field) -> tuple[str, bytes] | None:
+    storage = getattr(field, "data", None)
+    if storage is None or not getattr(storage, "filename", ""):
+        return None
+    # One byte over the cap is enough for the service to refuse it: never hold a huge file.
+    return storage.filename, storage.read(evidence.max_bytes() + 1)
+
+
+@bp.get("/catalogue/<int:service_id>/councils/<int:council_id>/evidence/download")
+@allow(*ALL_ROLES)
+def evidence_download(service_id: int, council_id: int):
+    """The evidence file, as a download only. A clerk reaches their own council's alone: the
+    council scope hides other councils' records (404)."""
+    sub = services.get_subscription(council_id, service_id)
+    try:
+        handle = evidence.path_of(sub).open("rb")
+    except OSError:
+        abort(404)
+    response = send_file(handle, mimetype=sub.evidence_content_type or "application/octet-stream",
+                         as_attachment=True, download_name=sub.evidence_filename or "evidence", max_age=0,
+                         conditional=False, etag=False)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# The subscription form carries a file: its body may exceed MAX_CONTENT_LENGTH (up to
+# TICKET_FORM_MAX_BYTES) so that an oversized file is a field error with the typing kept.
+FILE_FORM_ENDPOINTS = ("catalogue.subscription",)
+
+
+def allow_large_file_forms() -> None:
+    """Runs before every other before-request function (CSRF reads the form)."""
+    if request.method == "POST" and request.endpoint in FILE_FORM_ENDPOINTS:
+        request.max_content_length = max(current_app.config["TICKET_FORM_MAX_BYTES"],
+                                         current_app.config["MAX_CONTENT_LENGTH"] or 0)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    """Beyond even that nothing of the body can be read: back to the form, with the reason."""
+    if request.endpoint not in FILE_FORM_ENDPOINTS:
+        return render_error_page(413, exc=exc)
+    flash(_("The file was too large to send, so nothing was saved: choose a file of up to 10 MB and send "
+            "again."), "danger")
+    return redirect(url_for(request.endpoint, **request.view_args))
 
 
 @bp.get("/catalogue/matrix")

@@ -134,8 +134,10 @@ def _entry_out(entry: TimeEntry) -> dict:
                        "month, 409 `month_closed`.")
 def create_time_entry(body: TimeEntryIn):
     council = councils.get_council(body.council_id)
-    entry = services.create_entry(council, body.model_dump(exclude={"council_id"}),
-                                  actor=current_user._get_current_object())
+    values = body.model_dump(exclude={"council_id"})
+    if "service_id" not in body.model_fields_set:
+        del values["service_id"]  # left out: time on a ticket counts for the ticket's service
+    entry = services.create_entry(council, values, actor=current_user._get_current_object())
     return _entry_out(entry)
 
 

@@ -92,10 +92,13 @@ class EntryForm(WorkForm):
     description = TextAreaField(_l("What was done"), validators=[
         DataRequired(message=_l("Say briefly what was done.")), Length(max=2000)])
     technician_id = SelectField(_l("Technician"), coerce=int, validators=[Optional()])
+    service_id = SelectField(_l("Service"), coerce=int, default=0, validators=[Optional()],
+                             description=_l("If the work was for one of the catalogue's services (hours per service)."))
 
-    def __init__(self, *args, council_choices=(), technicians=None, **kwargs):
+    def __init__(self, *args, council_choices=(), technicians=None, services=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.council_id.choices = council_choices
+        self.service_id.choices = [(0, _l("None"))] + list(services)
         if technicians is None:
             del self.technician_id
         else:
@@ -116,7 +119,8 @@ class CorrectionForm(FlaskForm):
 
 # Service field → form field, so that a domain error shows next to the right input.
 _ENTRY_FORM_FIELDS = {"minutes": "duration", "travel_minutes": "travel", "council_id": "council_id",
-                      "date": "date", "mode": "mode", "description": "description", "technician_id": "technician_id"}
+                      "date": "date", "mode": "mode", "description": "description", "technician_id": "technician_id",
+                      "service_id": "service_id"}
 
 
 def apply_entry_errors(form, exc: DomainError) -> None:

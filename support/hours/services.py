@@ -246,6 +246,10 @@ def create_entry(council: Council, values: dict, *, actor: User | None) -> TimeE
     _check_ticket(data.get("ticket_id"), council.id, errors)
     if errors:
         raise ValidationFailed(_INVALID, fields=errors)
+    if "service_id" not in data and data.get("ticket_id") is not None:
+        # Work on a ticket is work on the ticket's service (hours per service), unless the
+        # caller named one (or none, with an explicit null).
+        data["service_id"] = db.session.scalar(select(Ticket.service_id).where(Ticket.id == data["ticket_id"]))
 
     lock_council(council.id, exclusive=False)
     _check_writable(council.id, data["date"])

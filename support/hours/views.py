@@ -15,6 +15,7 @@ from accounts.models import User
 from agreements import services as councils
 from agreements.models import Council
 from agreements.months import add_months, format_month, month_start, office_today, parse_month
+from catalogue import services as catalogue
 from core.access import ALL_ROLES, STAFF, allow
 from core.errors import DomainError
 from core.i18n import duration_filter
@@ -50,7 +51,16 @@ def _entry_values(form: EntryForm) -> dict:
               "travel_minutes": (form.travel.minutes or 0) if form.mode.data == "onsite" else 0}
     if getattr(form, "technician_id", None) is not None and form.technician_id.data:
         values["technician_id"] = form.technician_id.data
+    values["service_id"] = form.service_id.data or None
     return values
+
+
+def _service_choices(include_id: int | None = None) -> list[tuple[int, str]]:
+    """The catalogue's active services (and the entry's own, should it have been retired since)."""
+    chosen = catalogue.all_services(active=True)
+    if include_id is not None and include_id not in {s.id for s in chosen}:
+        chosen.append(catalogue.get_service(include_id))
+    return [(s.id, s.local_name) for s in chosen]
 
 
 # --- the office dashboard ----------------------------------------------------------------
@@ -81,7 +91,7 @@ def _recent_entries(user: User, limit: int = 8) -> list[TimeEntry]:
 def log():
     today = office_today()
     technicians = services.staff_users() if _is_manager() else None
-    form = EntryForm(council_choices=_council_choices(today), technicians=technicians)
+    form = EntryForm(council_choices=_council_choices(today), technicians=technicians, services=_service_choices())
     preselected = None
     if request.method == "GET":
         form.date.data = dt.date.fromisoformat(request.args["date"]) if _iso_date(request.args.get("date")) else today
@@ -209,9 +219,11 @@ def entry_edit(entry_id: int):
         technicians = services.staff_users()
         if entry.technician not in technicians:  # since deactivated: the entry still names them
             technicians.append(entry.technician)
-    form = EntryForm(council_choices=_council_choices(today, include_id=entry.council_id), technicians=technicians)
+    form = EntryForm(council_choices=_council_choices(today, include_id=entry.council_id), technicians=technicians,
+                     services=_service_choices(include_id=entry.service_id))
     if request.method == "GET":
         form.council_id.data = entry.council_id
+        form.service_id.data = entry.service_id or 0
         form.date.data = entry.date
         form.duration.data = duration_filter(entry.minutes)
         form.mode.data = entry.mode

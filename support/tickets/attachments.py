@@ -180,11 +180,12 @@ def safe_filename(name: str, kind: str) -> str:
     return base
 
 
-def check(data: bytes, filename: str) -> Detected:
-    """Decide whether `data` may be attached; raises Refused."""
+def check(data: bytes, filename: str, *, max_bytes: int | None = None) -> Detected:
+    """Decide whether `data` may be attached; raises Refused. `max_bytes`: another cap than
+    the tickets' (the catalogue's evidence files share these checks)."""
     if not data:
         raise Refused("empty")
-    if len(data) > current_app.config["TICKET_ATTACHMENT_MAX_BYTES"]:
+    if len(data) > (max_bytes if max_bytes is not None else current_app.config["TICKET_ATTACHMENT_MAX_BYTES"]):
         raise Refused("too_large")
     kind = sniff(data, filename)
     if kind is None:
@@ -194,20 +195,24 @@ def check(data: bytes, filename: str) -> Detected:
 
 # --- storage ----------------------------------------------------------------------------------
 
-def _root() -> Path:
-    root = Path(current_app.config["DATA_DIR"]) / "ticket-attachments"
+# The folder under DATA_DIR; other kinds of upload (the catalogue's evidence) pass their own.
+FOLDER = "ticket-attachments"
+
+
+def _root(folder: str = FOLDER) -> Path:
+    root = Path(current_app.config["DATA_DIR"]) / folder
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(root, 0o700)  # mkdir's mode is filtered by the umask; this is not
     return root
 
 
-def store(data: bytes) -> tuple[str, str]:
+def store(data: bytes, folder: str = FOLDER) -> tuple[str, str]:
     """Write the bytes under a new random name; returns (storage name, SHA-256).
 
     Two-level layout (`ab/abcdef...`) so that no directory grows to millions of entries.
     """
     name = secrets.token_hex(16)
-    directory = _root() / name[:2]
+    directory = _root(folder) / name[:2]
     directory.mkdir(exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
     path = directory / name
@@ -222,17 +227,17 @@ def store(data: bytes) -> tuple[str, str]:
     return f"{name[:2]}/{name}", hashlib.sha256(data).hexdigest()
 
 
-def path_of(storage_name: str) -> Path:
+def path_of(storage_name: str, folder: str = FOLDER) -> Path:
     """Where a stored file is; the name is checked so it can never point elsewhere."""
     if not _NAME.fullmatch(storage_name or ""):
         raise FileNotFoundError(storage_name)
-    return _root() / storage_name
+    return _root(folder) / storage_name
 
 
-def discard(storage_name: str) -> None:
+def discard(storage_name: str, folder: str = FOLDER) -> None:
     """Remove a stored file whose database row was not committed."""
     with contextlib.suppress(FileNotFoundError):
-        path_of(storage_name).unlink(missing_ok=True)
+        path_of(storage_name, folder).unlink(missing_ok=True)
 
 
 # --- attaching ---------------------------------------------------------------------------------

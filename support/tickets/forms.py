@@ -29,17 +29,21 @@ class ClerkTicketForm(FlaskForm):
                                 description=_l("What you were doing, what you saw on screen, since when."))
     priority = RadioField(_l("How urgent is it?"), default="normal",
                           validators=[InputRequired(message=_l("Choose how urgent it is."))])
-    category = SelectField(_l("What is it about?"), default="other")
+    service_id = SelectField(_l("Which of our services?"), coerce=int, default=0, validators=[Optional()],
+                             description=_l("If it is about one of the council's services, choose it."))
+    # Left empty, the category is the service's (or "other"): set by the server, no script needed.
+    category = SelectField(_l("What is it about?"), default="")
     asset_id = SelectField(_l("Which equipment?"), coerce=int, default=0, validators=[Optional()],
                            description=_l("If it is about one machine or certificate of the council."))
     attachment = _attachment_field()
     related_ticket_id = HiddenField()
 
-    def __init__(self, *args, urgency=(), categories=(), assets=(), **kwargs):
+    def __init__(self, *args, urgency=(), categories=(), assets=(), services=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.priority.choices = list(urgency)
-        self.category.choices = list(categories)
+        self.category.choices = [("", _l("I am not sure"))] + list(categories)
         self.asset_id.choices = [(0, _l("None, or I do not know"))] + list(assets)
+        self.service_id.choices = [(0, _l("None, or I do not know"))] + list(services)
 
 
 class StaffTicketForm(FlaskForm):
@@ -51,17 +55,21 @@ class StaffTicketForm(FlaskForm):
     requester_id = SelectField(_l("On behalf of"), coerce=int, default=0, validators=[Optional()])
     channel = SelectField(_l("Came in by"), default="phone")
     priority = SelectField(_l("Priority"), default="normal")
-    category = SelectField(_l("Category"), default="other")
+    service_id = SelectField(_l("Service"), coerce=int, default=0, validators=[Optional()],
+                             description=_l("Fills the category and the team of the service."))
+    category = SelectField(_l("Category"), default="")
     asset_id = SelectField(_l("Equipment"), coerce=int, default=0, validators=[Optional()])
     attachment = _attachment_field()
 
-    def __init__(self, *args, requesters=(), channels=(), priorities=(), categories=(), assets=(), **kwargs):
+    def __init__(self, *args, requesters=(), channels=(), priorities=(), categories=(), assets=(), services=(),
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.requester_id.choices = [(0, "—")] + list(requesters)
         self.channel.choices = list(channels)
         self.priority.choices = list(priorities)
-        self.category.choices = list(categories)
+        self.category.choices = [("", _l("The service's, else “other”"))] + list(categories)
         self.asset_id.choices = [(0, "—")] + list(assets)
+        self.service_id.choices = [(0, "—")] + list(services)
 
 
 class CommentForm(FlaskForm):

@@ -4,6 +4,7 @@ breaches, handled monitoring events and search text."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Boolean,
@@ -25,6 +26,9 @@ from core.models import JSONType
 from core.scope import CouncilOwned, add_clerk_criteria
 from extensions import db
 from inventory.models import Asset
+
+if TYPE_CHECKING:  # only for the annotation: SQLAlchemy finds the class by name in its registry
+    from catalogue.models import Service
 
 TICKET_STATUSES = ("new", "assigned", "in_progress", "waiting_council", "resolved", "closed")
 OPEN_STATUSES = ("new", "assigned", "in_progress", "waiting_council")
@@ -131,6 +135,7 @@ class Ticket(CouncilOwned, db.Model):
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="select")
     asset: Mapped[Asset | None] = relationship(lazy="select")
     related: Mapped[Ticket | None] = relationship(remote_side="Ticket.id", lazy="select")
+    service: Mapped[Service | None] = relationship(lazy="select")
 
     @property
     def is_open(self) -> bool:

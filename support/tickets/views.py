@@ -7,6 +7,7 @@ and the council scope keeps clerks to their own council.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -181,6 +182,7 @@ def _too_large(exc):
 
 
 _TICKET_FORM_FIELDS = {"title": "title", "description": "description", "priority": "priority",
+                       "service_id": "service_id",
                        "category": "category", "channel": "channel", "asset_id": "asset_id",
                        "requester_id": "requester_id", "attachment": "attachment", "body": "body"}
 
@@ -190,18 +192,41 @@ def _apply_ticket(form, exc: DomainError) -> None:
         _TICKET_FORM_FIELDS.get(k, k): v for k, v in exc.fields.items()}))
 
 
+def _service_picker(council) -> tuple[list, object]:
+    """The services a new request may start from, and the one the link named (`?service=`).
+
+    Clerks: their council's live services, plus the one their portal linked to while it is
+    being deployed (catalogue.offered_service); the office: every active service."""
+    named = request.values.get("service", type=int)
+    if _is_clerk():
+        offered = catalogue.offered_service(council.id, named)
+        choices = catalogue.live_services(council.id)
+        if offered is not None and offered not in choices:
+            choices.append(offered)
+        return choices, offered
+    choices = catalogue.all_services(active=True)
+    return choices, next((s for s in choices if s.id == named), None)
+
+
+def _picker_data(choices) -> dict:
+    # What the progressive enhancement (static/js/service-picker.js) copies into the category.
+    return {"data-categories": json.dumps({s.id: s.ticket_category for s in choices if s.ticket_category})}
+
+
 @bp.route("/tickets/new", methods=["GET", "POST"])
 @allow(*ALL_ROLES)
 def ticket_new():
     categories = [(c, labels.category_labels()[c]) for c in CATEGORIES]
     if _is_clerk():
         council = current_user.council
+        offered, named = _service_picker(council)
         related = None
         related_id = request.values.get("related", type=int)
         if related_id and 0 < related_id <= 2**31 - 1:
             related = db.session.scalar(select(Ticket).where(Ticket.id == related_id))
         form = ClerkTicketForm(urgency=[(p, labels.urgency_labels()[p]) for p in PRIORITIES],
-                               categories=categories, assets=_asset_choices(council.id))
+                               categories=categories, assets=_asset_choices(council.id),
+                               services=[(s.id, s.local_name) for s in offered])
         if request.method == "GET" and related is not None:
             form.title.data = related.title
             form.category.data = related.category
@@ -213,22 +238,30 @@ def ticket_new():
             choices = db.session.scalars(select(Council).where(Council.active.is_(True)).order_by(Council.name)).all()
             return render_template("support/tickets/ticket_council_picker.html", councils=choices)
         related = None
+        offered, named = _service_picker(council)
         form = StaffTicketForm(
             requesters=[(u.id, u.name) for u in services.council_clerks(council.id)],
             channels=[(c, labels.channel_labels()[c]) for c in CHANNELS if c != "monitoring"],
             priorities=[(p, labels.priority_labels()[p]) for p in PRIORITIES], categories=categories,
-            assets=_asset_choices(council.id))
+            assets=_asset_choices(council.id), services=[(s.id, s.local_name) for s in offered])
         if request.method == "GET" and request.args.get("asset", type=int):
             form.asset_id.data = request.args.get("asset", type=int)
     if request.method == "GET" and _is_clerk() and request.args.get("asset", type=int):
         form.asset_id.data = request.args.get("asset", type=int)
-    # A request started from one of the council's services (catalogue): it fills the category.
-    service = catalogue.offered_service(council.id, request.values.get("service", type=int))
-    if request.method == "GET" and service is not None and service.ticket_category:
-        form.category.data = service.ticket_category
+    # A request started from a service (the clerk's portal links here with `?service=`): the
+    # picker shows it chosen and the category follows it; the team follows it when it is saved.
+    form.service_id.render_kw = _picker_data(offered)
+    if request.method == "GET" and named is not None:
+        form.service_id.data = named.id
+        if named.ticket_category:
+            form.category.data = named.ticket_category
+    by_id = {s.id: s for s in offered}
+    service = named
+    if request.method == "POST" and "service_id" in request.form:
+        service = by_id.get(form.service_id.data)
     if request.method == "POST" and form.validate_on_submit():
         values = {"title": form.title.data, "description": form.description.data or "",
-                  "priority": form.priority.data, "category": form.category.data,
+                  "priority": form.priority.data, "category": form.category.data or None,
                   "asset_id": form.asset_id.data or None, "service_id": service.id if service else None}
         if _is_clerk():
             values["related_ticket_id"] = related.id if related is not None else None

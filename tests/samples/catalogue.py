@@ -15,5 +15,7 @@ def provide(world, side):
                                            "category": "e_administration"}, actor=None)
         world._sample_service = service
     council = world.council_a if side == "a" else world.council_b
-    services.put_subscription(council, service, {"wave": "pilot", "status": "live"}, actor=None)
+    # With an evidence file, so that its download has something to serve each council's side.
+    services.put_subscription(council, service, {"wave": "pilot", "status": "live"}, actor=None,
+                              evidence=("evidence.pdf", b"%PDF-1.4\n%%EOF\n"))
     return {"service_id": service.id, "wave": "pilot"}
