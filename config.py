@@ -236,6 +236,12 @@ class DefaultConfig:
     # The public transparency pages (and their CSV, JSON and chart), per client address.
     REPORTS_PUBLIC_RATE_LIMIT = "120 per minute"
 
+    # --- visits (support/visits/) -----------------------------------------------------------
+    # Reminders mailed this many hours before a visit, each once (the `support.visit_reminders`
+    # job runs every VISIT_REMINDER_CHECK_SECONDS). A list, or one comma-separated string.
+    VISIT_REMINDER_HOURS: tuple | list | str = (48, 2)
+    VISIT_REMINDER_CHECK_SECONDS = 300
+
 
 class DevelopmentConfig(DefaultConfig):
     ENV_NAME = "development"

@@ -52,6 +52,7 @@ class CouncilOut(OutModel):
     active: bool
     created_at: dt.datetime
     mail_domains: list[str] = Field(description="Mail from these domains is the council's (tickets by mail).")
+    travel_minutes: int = Field(0, description="Travel time from the office, one way, in minutes (an addition).")
 
 
 def _council_timezone(value: str) -> str:
@@ -78,6 +79,7 @@ class CouncilIn(ApiModel):
     active: bool = True
     mail_domains: list[str] = Field(default_factory=list, max_length=20,
                                     description="Lowercase mail domains; each belongs to one council at most.")
+    travel_minutes: int = Field(0, ge=0, le=600, description="Travel time from the office, one way, in minutes.")
 
     @field_validator("timezone")
     @classmethod
@@ -100,6 +102,7 @@ class CouncilPatch(ApiModel):
     timezone: str = omittable(max_length=64, description="An IANA zone, e.g. Europe/Madrid.")
     active: bool = omittable()
     mail_domains: list[str] = omittable(max_length=20)
+    travel_minutes: int = omittable(ge=0, le=600)
 
     @field_validator("timezone")
     @classmethod

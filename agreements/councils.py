@@ -25,10 +25,11 @@ from core.timezones import is_council_timezone
 from extensions import db
 
 COUNCIL_FIELDS = ("name", "slug", "code", "comarca", "population", "population_year", "area_km2",
-                  "contact_email", "contact_phone", "address", "language", "timezone", "active")
+                  "contact_email", "contact_phone", "address", "language", "timezone", "active", "travel_minutes")
 EDITABLE_FIELDS = tuple(f for f in COUNCIL_FIELDS if f not in ("slug", "code"))
 IMMUTABLE_FIELDS = ("slug", "code")
 LANGUAGES = ("ca", "es", "en")
+MAX_TRAVEL_MINUTES = 600
 # Far above any municipality, and well inside a 32-bit INTEGER column.
 MAX_POPULATION = 100_000_000
 
@@ -138,6 +139,12 @@ def _clean_council(values: dict, *, creating: bool, current_timezone: str | None
             out[key] = ""
     if "comarca" in out and len(out["comarca"]) > 80:
         errors["comarca"] = _l("Too long.")
+    if "travel_minutes" in out:
+        travel = out["travel_minutes"]
+        if travel is None and not creating:
+            out["travel_minutes"] = travel = 0
+        if isinstance(travel, bool) or not isinstance(travel, int) or not 0 <= travel <= MAX_TRAVEL_MINUTES:
+            errors["travel_minutes"] = _l("Enter the minutes from the office, 0 to %(n)d.", n=MAX_TRAVEL_MINUTES)
     if "active" in out and not isinstance(out["active"], bool):
         errors["active"] = _l("Must be true or false.")
     if errors:

@@ -56,6 +56,9 @@ class CouncilForm(FlaskForm):
     language = SelectField(_l("Language of reports and mail"), choices=[("ca", "Català"), ("es", "Español"), ("en", "English")])
     timezone = SelectField(_l("Time zone"), default="Europe/Madrid", validators=[DataRequired()])
     active = BooleanField(_l("Active (served by the office)"), default=True)
+    travel_minutes = IntegerField(_l("Travel time from the office (minutes, one way)"), default=0,
+                                  validators=[Optional(), NumberRange(0, 600)],
+                                  description=_l("Shown on the technicians' day plan before each visit."))
     mail_domains = StringField(_l("Mail domains"), validators=[Optional(), Length(max=1000)],
                                description=_l("Mail from addresses of these domains opens tickets of this council, "
                                               "e.g. mura.cat. Separate several with commas."))

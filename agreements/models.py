@@ -52,6 +52,9 @@ class Council(db.Model):
     # The language its reports and mails are written in.
     language: Mapped[str] = mapped_column(String(5), default="ca")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Madrid")
+    # One way from the office, in minutes: the day plan shows it before each visit and
+    # offers it when a visit's time is logged.
+    travel_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

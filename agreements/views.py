@@ -34,7 +34,7 @@ bp = Blueprint("agreements", __name__)
 
 COUNCIL_FORM_FIELDS = ("name", "slug", "code", "comarca", "population", "population_year", "area_km2",
                        "contact_email", "contact_phone", "address", "language", "timezone", "active",
-                       "mail_domains")
+                       "mail_domains", "travel_minutes")
 
 
 @bp.get("/councils")
@@ -58,6 +58,7 @@ def _form_values(form: CouncilForm, *, creating: bool) -> dict:
     for key in ("slug", "code"):
         if key in values and not values[key]:
             values[key] = None
+    values["travel_minutes"] = values["travel_minutes"] or 0
     return values
 
 

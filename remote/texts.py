@@ -214,6 +214,7 @@ def job_labels() -> dict[str, object]:
         "support.sla": _l("Ticket deadlines: warnings and breaches"),
         "support.close_resolved": _l("Closing tickets resolved long ago"),
         "reports.monthly_delivery": _l("Monthly reports: generate, archive and mail"),
+        "support.visit_reminders": _l("Visit reminders before each visit"),
     }
 
 

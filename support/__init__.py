@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from core.access import ADMIN, STAFF
+from core.access import ADMIN, MANAGERS, STAFF
 from core.ui import NavItem, register_home, register_nav
 
 
@@ -36,6 +36,8 @@ def init_app(app: Flask) -> None:
     from support.tickets import views as tickets_views
     from support.tickets.models import Ticket, TicketAttachment, TicketComment
     from support.visits import api as visits_api  # noqa: F401
+    from support.visits import jobs as visits_jobs
+    from support.visits import mails as visits_mails
     from support.visits import views as visits_views  # noqa: F401
     from support.visits.models import Visit, VisitSlot
 
@@ -61,6 +63,8 @@ def init_app(app: Flask) -> None:
     thresholds.register_kinds()
     notifications.register_kinds()
     tickets_jobs.register_jobs()
+    visits_mails.register()
+    visits_jobs.register_jobs()
     register_alert_handler(monitoring.handle_alert)
     app.jinja_env.globals.update(ticket_panel=tickets_views.asset_ticket_panel,
                                  council_tickets=tickets_views.council_ticket_panel,
@@ -80,6 +84,7 @@ def init_app(app: Flask) -> None:
         NavItem("support.absences", _l("Absences"), frozenset(STAFF), "calendar-x", 7, menu="tickets"),
         NavItem("support.day_plan", _l("Day plan"), frozenset(STAFF), "signpost-split", 8, menu="tickets"),
         NavItem("support.visit_list", _l("Visits"), frozenset(STAFF), "calendar-check", 9, menu="tickets"),
+        NavItem("support.dispatch_board", _l("Dispatch"), frozenset(MANAGERS), "grid-3x3", 10, menu="tickets"),
         NavItem("support.visit_slots", _l("Book a visit"), frozenset({"clerk"}), "calendar-plus", 6),
     )
     # Managers start on the office dashboard; technicians, often on a phone, on the ticket queue

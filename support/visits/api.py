@@ -64,6 +64,12 @@ class VisitIn(ApiModel):
     notes: str = Field("", max_length=services.NOTES_MAX)
 
 
+class MoveIn(ApiModel):
+    # Typed optional so that another council's visit is a 404 before the body is judged; the
+    # service answers 422 when it is missing.
+    slot_id: int | None = Field(None, ge=1, le=MAX_ID, description="Required: an offered slot of the visit's council.")
+
+
 class CancelIn(ApiModel):
     reason: str = Field("", max_length=services.NOTES_MAX)
 
@@ -143,6 +149,16 @@ def get_visit(visit_id: int):
                        "Cancelling twice is harmless.")
 def cancel_visit(visit_id: int, body: CancelIn):
     return services.cancel_visit(services.get_visit(visit_id), body.reason, actor=_actor())
+
+
+@bp.post("/visits/<int:visit_id>/move")
+@allow(*ALL_ROLES)
+@operation("Move a visit to another slot", body=MoveIn, response=VisitOut, errors=(409,), tags=["visits"],
+           description="The same visit (the same calendar UID, its SEQUENCE raised) in another slot of its council. "
+                       "Clerks until 24 hours before the start (409 `too_late_to_change`); full → 409 `slot_full`; "
+                       "cancelled or past → 409 `slot_unavailable`; a cancelled visit → 409 `visit_cancelled`.")
+def move_visit(visit_id: int, body: MoveIn):
+    return services.move_visit(services.get_visit(visit_id), body.slot_id, actor=_actor())
 
 
 class FeedOut(OutModel):

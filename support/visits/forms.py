@@ -21,5 +21,5 @@ class CancelVisitForm(FlaskForm):
 
 class LogVisitForm(FlaskForm):
     duration = DurationField(_l("Time worked"), description=_l("For example 1:30, 1,5 h or 90 min."))
-    travel = DurationField(_l("Travel"), allow_blank=True, allow_zero=True)
+    travel = DurationField(_l("Travel (round trip)"), allow_blank=True, allow_zero=True)
     description = StringField(_l("What was done"), validators=[Optional(), Length(max=500)])

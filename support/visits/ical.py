@@ -48,13 +48,17 @@ def visit_event(visit: Visit) -> Event:
 
 
 def calendar_of(visits, method: str | None = None) -> bytes:
+    return calendar_of_events([visit_event(visit) for visit in visits], method=method)
+
+
+def calendar_of_events(events, method: str | None = None) -> bytes:
     cal = Calendar()
     cal.add("prodid", "-//CouncilDesk//Visits//EN")
     cal.add("version", "2.0")
     if method:
         cal.add("method", method)
-    for visit in visits:
-        cal.add_component(visit_event(visit))
+    for event in events:
+        cal.add_component(event)
     return cal.to_ical()
 
 

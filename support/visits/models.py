@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import User
@@ -64,10 +64,43 @@ class Visit(CouncilOwned, db.Model):
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When it was last booked or moved: a reminder whose moment came before that is not sent
+    # (the booking's own mail told them).
+    changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
 
     slot: Mapped[VisitSlot] = relationship(lazy="select")
     council: Mapped[Council] = relationship(lazy="select")
+
+
+class VisitMail(db.Model):
+    """The invitation (.ics) a queued mail about a visit carries, written when the mail is
+    queued: the outbox sends it later, and it must say what was true then (its METHOD and
+    SEQUENCE), not what the visit has become since."""
+
+    __tablename__ = "visit_mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_mail_id: Mapped[int] = mapped_column(ForeignKey("outbox_mail.id", ondelete="CASCADE"), unique=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(10))
+    sequence: Mapped[int] = mapped_column(Integer)
+    ics: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VisitReminder(db.Model):
+    """A reminder already sent: one per visit, offset (hours before) and start, so the job
+    sends each once however often it runs, and a moved visit is reminded again."""
+
+    __tablename__ = "visit_reminders"
+    __table_args__ = (UniqueConstraint("visit_id", "hours", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))
+    hours: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CalendarFeed(db.Model):

@@ -25,6 +25,7 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from extensions import db
 from support.teams.routing import absent_ids
 from support.tickets.models import Ticket
+from support.visits import mails
 from support.visits.models import Visit, VisitSlot
 
 STAFF_ROLES = ("admin", "manager", "technician")
@@ -210,11 +211,56 @@ def book(slot_id, values: dict, *, actor: User, now: dt.datetime | None = None) 
     slot.booked += 1
     visit = Visit(slot_id=slot.id, council_id=slot.council_id, technician_id=slot.technician_id,
                   starts_at=slot.starts_at, ticket_id=ticket_id, booked_by_id=actor.id, notes=notes.strip(),
-                  status="booked", sequence=0, created_at=now)
+                  status="booked", sequence=0, created_at=now, changed_at=now)
     db.session.add(visit)
     db.session.flush()
+    visit.slot = slot
     audit.record("create", object_type="visit", object_id=visit.id, actor=actor, label=slot.council.name,
                  council_id=slot.council_id, changes={"slot_id": slot.id, "ticket_id": ticket_id})
+    mails.queue_invitations(visit, "booked")
+    db.session.commit()
+    return visit
+
+
+def _locked_slot(slot_id: int) -> VisitSlot | None:
+    return db.session.scalar(select(VisitSlot).where(VisitSlot.id == slot_id).with_for_update()
+                             .execution_options(populate_existing=True))
+
+
+def move_visit(visit: Visit, slot_id, *, actor: User, now: dt.datetime | None = None) -> Visit:
+    """Move a booked visit to another slot of its council: the same visit (the same UID in
+    calendars) with its SEQUENCE raised. A clerk may move it until 24 hours before its start,
+    as for cancelling. Both slots are locked in id order, so two moves never deadlock."""
+    now = now or utcnow()
+    if visit.status != "booked":
+        raise Conflict(_l("This visit is cancelled."), code="visit_cancelled")
+    if actor.role == "clerk" and visit.starts_at - now < CLERK_CANCEL_NOTICE:
+        raise Conflict(_l("Less than 24 hours are left: call the office to change it."), code="too_late_to_change")
+    if not _valid_id(slot_id):
+        raise ValidationFailed(_INVALID, fields={"slot_id": _l("Choose a time.")})
+    if slot_id == visit.slot_id:
+        return visit
+    locked = {sid: _locked_slot(sid) for sid in sorted((visit.slot_id, slot_id))}
+    target, current = locked[slot_id], locked[visit.slot_id]
+    if target is None or target.council_id != visit.council_id:
+        raise ValidationFailed(_INVALID, fields={"slot_id": _l("Choose a time of this council.")})
+    if not is_offered(target, now):
+        raise Conflict(_l("This time is no longer available."), code="slot_unavailable")
+    if target.booked >= target.capacity:
+        raise Conflict(_l("This time is fully booked."), code="slot_full")
+    target.booked += 1
+    if current is not None and current.booked > 0:
+        current.booked -= 1
+    old = visit.starts_at
+    visit.slot_id, visit.slot = target.id, target
+    visit.technician_id, visit.starts_at = target.technician_id, target.starts_at
+    visit.sequence += 1
+    visit.changed_at = now
+    db.session.flush()
+    audit.record("update", object_type="visit", object_id=visit.id, actor=actor, label=visit.council.name,
+                 council_id=visit.council_id, changes={"slot_id": target.id, "starts_at": [old.isoformat(),
+                                                                                         target.starts_at.isoformat()]})
+    mails.queue_invitations(visit, "changed")
     db.session.commit()
     return visit
 
@@ -228,6 +274,8 @@ def _release(visit: Visit, reason: str, now: dt.datetime) -> None:
     visit.sequence += 1
     if slot is not None and slot.booked > 0:
         slot.booked -= 1
+    db.session.flush()
+    mails.queue_invitations(visit, "cancelled")
 
 
 def cancel_visit(visit: Visit, reason: str, *, actor: User, now: dt.datetime | None = None) -> Visit:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from accounts.forms import ConfirmForm
 from agreements.models import Council
 from agreements.months import office_today
-from core.access import ALL_ROLES, STAFF, allow, public
+from core.access import ALL_ROLES, MANAGERS, STAFF, allow, public
 from core.db import utcnow
 from core.errors import DomainError
 from core.ui import apply_errors
@@ -25,7 +25,7 @@ from support.hours import figures
 from support.hours import services as hours
 from support.hours.forms import apply_entry_errors
 from support.tickets.models import OPEN_STATUSES, Ticket
-from support.visits import ical, services
+from support.visits import dispatch, ical, services
 from support.visits.forms import BookForm, CancelVisitForm, LogVisitForm
 from support.visits.models import Visit
 
@@ -122,6 +122,36 @@ def visit_cancel(visit_id: int):
     return redirect(url_for("support.visit_list"))
 
 
+@bp.route("/visit-list/<int:visit_id>/move", methods=["GET", "POST"])
+@allow(*ALL_ROLES)
+def visit_move(visit_id: int):
+    """Another time for a booked visit: the council's free slots, one button each."""
+    visit = services.get_visit(visit_id)
+    form = ConfirmForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                services.move_visit(visit, request.form.get("slot_id", type=int), actor=_actor())
+            except DomainError as exc:
+                db.session.rollback()
+                visit = services.get_visit(visit_id)
+                flash(str(next(iter((exc.fields or {}).values()), exc.message)), "danger")
+                status = 409 if exc.status == 409 else 422
+            else:
+                flash(_("The visit has moved."), "success")
+                return redirect(url_for("support.visit_list", booked=visit.id))
+        else:
+            flash(_("The form expired. Please submit it again."), "danger")
+            status = 400
+    slots = [s for s in services.free_slots(visit.council_id, utcnow(), limit=13) if s.id != visit.slot_id][:12]
+    return render_template("support/visits/move.html", visit=visit, slots=slots, form=form), status
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
 def _plan_day() -> dt.date:
     raw = request.args.get("day", "")
     try:
@@ -144,8 +174,13 @@ def day_plan():
     tickets = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))} if ticket_ids else {}
     forms = {v.id: LogVisitForm(prefix=f"v{v.id}", formdata=None) for v in visits}
     for visit in visits:
-        forms[visit.id].duration.data = f"{visit.slot.minutes // 60}:{visit.slot.minutes % 60:02d}"
+        forms[visit.id].duration.data = _clock(visit.slot.minutes)
+        # The round trip from the office, as tickets log travel; the technician corrects it.
+        round_trip = 2 * (visit.council.travel_minutes or 0)
+        forms[visit.id].travel.data = _clock(round_trip) if round_trip else ""
+    travel_total = sum(2 * (v.council.travel_minutes or 0) for v in visits)
     return render_template("support/visits/day_plan.html", day=day, visits=visits, tickets=tickets, forms=forms,
+                           travel_total=travel_total,
                            technicians=hours.staff_users() if current_user.role != "technician" else [],
                            technician_id=technician_id, prev=day - dt.timedelta(days=1),
                            next=day + dt.timedelta(days=1))
@@ -173,6 +208,22 @@ def day_plan_log(visit_id: int):
         flash(" ".join(str(e) for f in form for e in f.errors) or _("The form expired. Please submit it again."),
               "danger")
     return redirect(url_for("support.day_plan", day=day.isoformat(), technician=visit.technician_id))
+
+
+@bp.get("/dispatch")
+@allow(*MANAGERS)
+def dispatch_board():
+    """Technicians × the days of a week, for managers placing on-site work."""
+    try:
+        day = dt.date.fromisoformat(request.args.get("week", ""))
+    except ValueError:
+        day = office_today()
+    monday = dispatch.week_start(min(max(day, dt.date(2000, 1, 3)), dt.date(2999, 12, 1)))
+    now = utcnow()
+    days, holidays, rows = dispatch.week_board(monday, now)
+    return render_template("support/visits/dispatch.html", days=days, holidays=holidays, rows=rows,
+                           today=office_today(), monday=monday, prev=monday - dt.timedelta(days=7),
+                           next=monday + dt.timedelta(days=7), tickets=dispatch.unbooked_onsite_tickets(now))
 
 
 @bp.get("/calendar/<secret>.ics")
