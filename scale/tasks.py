@@ -46,9 +46,24 @@ class ScaleTask(FlaskTask):
         with self.app.flask_app.app_context():
             try:
                 record_dead_letter(self.name, task_id, {"args": list(args), "kwargs": kwargs}, error)
+                if self.name == TASK_RUN_JOB and len(args) == 3:
+                    _job_failed(int(args[2]), error)
             except Exception:  # the database is away too: the log is all that is left
                 log.exception("cannot record the dead letter of %s %s", self.name, task_id)
         log.error("%s %s failed for good: %s", self.name, task_id, exc)
+
+
+def _job_failed(run_id: int, error: str) -> None:
+    """The run's record says the job failed for good (it would say "running" for ever)."""
+    from sqlalchemy import update
+
+    from core.db import utcnow, write_transaction
+    from extensions import db
+    from remote.models import JobRun
+
+    with write_transaction():
+        db.session.execute(update(JobRun).where(JobRun.id == run_id, JobRun.outcome == "running").values(
+            outcome="error", error=error[-4000:], finished_at=utcnow()))
 
 
 def _parse(at: str) -> dt.datetime:
