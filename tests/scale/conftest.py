@@ -36,6 +36,18 @@ def rabbit():
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """The remote tests' real OpenSSH sshd on loopback (tests/remote/sshd_harness.py)."""
+    from sshd_harness import start_sshd
+
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def broker_config(rabbit) -> dict:
     return {"BROKER_URL": rabbit.url, "SCALE_QUEUE_PREFIX": f"t{uuid.uuid4().hex[:10]}",
