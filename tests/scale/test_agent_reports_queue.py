@@ -157,8 +157,10 @@ def test_reports_survive_a_broker_restart(app, db, world, enroll, broker_app, ra
         stop.set()
         thread.join(15)
     rows = _stored(db, ids)
-    assert len(rows) == len(set(rows)) == len(set(accepted))
-    assert not set(refused) & {r for _a, r in rows}
+    assert len(rows) == len(set(rows))
+    assert set(accepted) <= set(rows) <= set(accepted) | {(a.agent_id, r) for a in agents for r in refused}
+    # (A report answered 503 may still be stored: the broker can have taken it and lost the
+    # connection before its confirm. The agent sends it again with its report_id: once.)
     # None twice: each stored report gave one result per built-in check (cpu, memory, disk /).
     cpu = db.session.scalars(select(Check.id).where(Check.agent_id.in_(ids), Check.kind == "cpu")).all()
     assert db.session.scalar(select(func.count(Result.id)).where(Result.check_id.in_(cpu))) == len(rows)
