@@ -379,7 +379,9 @@ def ssh_rounds(url: str, broker: str, prefix: str, hosts: int, node) -> tuple[fl
     total = r["workers"] + r["ours"] + r["rabbit"] + r["sshd"]
     floor = total / CORES
     overhead_ms = (r["workers"] - local_cpu) / hosts * 1000
-    print(f"  one process, no broker: wall {local_wall:.2f} s, client cpu {local_cpu / hosts * 1000:.1f} ms/check, "
+    local_floor = (local_cpu + local_sshd) / CORES
+    print(f"  one process, no broker: wall {local_wall:.2f} s, floor {local_floor:.2f} s ({local_wall / local_floor:.2f}x; "
+          f"the same machine, the same minute), client cpu {local_cpu / hosts * 1000:.1f} ms/check, "
           f"sshd {local_sshd / hosts * 1000:.1f} ms/check")
     print(f"  two workers: wall {r['wall']:.2f} s, floor {floor:.2f} s (workers {r['workers']:.2f} + sshd "
           f"{r['sshd']:.2f} + RabbitMQ {r['rabbit']:.2f} + scheduler {r['ours']:.2f} cpu-s / {CORES} cores)")
