@@ -132,15 +132,21 @@ def publish_report(app: Flask, message: dict) -> None:
     Raises BrokerUnavailable when the broker cannot be reached or does not confirm.
     """
     queue = reports_queue(app.config)
-    try:
-        conn, producer = _producer(app)
-        conn.ensure_connection(max_retries=1, timeout=float(app.config["SCALE_PUBLISH_TIMEOUT"]))
-        producer.channel  # noqa: B018  (binds the producer to the live channel)
-        producer.publish(message, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue],
-                         delivery_mode=2, retry=False, timeout=float(app.config["SCALE_PUBLISH_TIMEOUT"]))
-    except Exception as exc:
-        _drop()
-        raise BrokerUnavailable(str(exc)) from exc
+    timeout = float(app.config["SCALE_PUBLISH_TIMEOUT"])
+    for attempt in (1, 2):
+        reused = getattr(_local, "held", None) is not None
+        try:
+            conn, producer = _producer(app)
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+            producer.publish(message, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue],
+                             delivery_mode=2, retry=False, timeout=timeout)
+            return
+        except Exception as exc:
+            _drop()
+            # A kept connection may have died with a broker restart since the last report:
+            # one more try on a new one before the agent is told to come back later.
+            if attempt == 2 or not reused:
+                raise BrokerUnavailable(str(exc)) from exc
 
 
 def broker_status(app: Flask) -> str:

@@ -19,7 +19,7 @@ def _worker(broker_app):
     from celery.contrib.testing.worker import start_worker
 
     celery = broker_app.extensions["councildesk_celery"]
-    with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10,
+    with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=60,
                       loglevel="WARNING", queues=[q.name for q in celery.conf.task_queues]):
         yield
 
