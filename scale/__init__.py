@@ -65,7 +65,8 @@ def wire(app: Flask) -> None:
     from celery.signals import worker_process_init
 
     from scale.accept import queue_report
-    from scale.broker import TASK_FANOUT, TASK_RUN_JOB, TASK_SSH_HOST, make_celery
+    from scale.broker import make_celery
+    from scale.taskbase import TASK_FANOUT, TASK_RUN_JOB, TASK_SSH_HOST
 
     celery = make_celery(app)
     app.extensions["councildesk_celery"] = celery

@@ -20,16 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery import Celery, Task
+from celery import Celery
 from flask import Flask
 from kombu import Connection, Exchange, Queue
 
+from scale.taskbase import TASK_FANOUT, TASK_RUN_JOB, TASK_SSH_HOST, FlaskTask
+
 log = logging.getLogger("councildesk.scale")
-
-TASK_SSH_HOST = "scale.ssh_host"
-TASK_RUN_JOB = "scale.run_job"
-TASK_FANOUT = "scale.fanout"
-
 
 def queue_names(config) -> dict[str, str]:
     prefix = config["SCALE_QUEUE_PREFIX"]
@@ -39,21 +36,6 @@ def queue_names(config) -> dict[str, str]:
 def reports_queue(config) -> Queue:
     name = queue_names(config)["reports"]
     return Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
-
-
-class FlaskTask(Task):
-    """Every task runs inside the Flask app's context (its database session, config, babel)."""
-
-    abstract = True
-
-    def __call__(self, *args, **kwargs):
-        from extensions import db
-
-        with self.app.flask_app.app_context():
-            try:
-                return super().__call__(*args, **kwargs)
-            finally:
-                db.session.remove()
 
 
 def make_celery(app: Flask) -> Celery:

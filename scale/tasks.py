@@ -19,7 +19,7 @@ import traceback
 
 from sqlalchemy.exc import OperationalError
 
-from scale.broker import TASK_FANOUT, TASK_RUN_JOB, TASK_SSH_HOST, FlaskTask
+from scale.taskbase import TASK_FANOUT, TASK_RUN_JOB, TASK_SSH_HOST, FlaskTask
 
 log = logging.getLogger("councildesk.scale.tasks")
 
