@@ -26,6 +26,7 @@ from flask import Flask
 from kombu import Connection, Consumer
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from core.db import write_transaction
 from core.scope import unrestricted
@@ -166,11 +167,16 @@ def write_one_by_one(items: list[Queued]) -> dict:
             with unrestricted():
                 outcome = direct.ingest_report(q.principal, q.report, now=q.received)
             counts[outcome.status] += 1
+        except OperationalError:
+            db.session.rollback()
+            raise  # the database is away: the batch stays unacknowledged and comes back
         except Exception as exc:
             db.session.rollback()
             counts["dropped"] += 1
             log.exception("report of agent %s cannot be written", q.principal.id)
-            record_dead_letter("scale.agent_report", "", {"agent": q.principal.id, "report_id": q.report.report_id},
+            # The whole report is kept, so that an administrator can replay it once fixed.
+            record_dead_letter("scale.agent_report", "", {"agent": q.principal.id, "received": q.received.isoformat(),
+                                                          "report": q.report.model_dump_json()},
                                f"{type(exc).__name__}: {exc}")
     return counts
 
