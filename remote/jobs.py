@@ -146,7 +146,7 @@ def _run_hosts(app, hosts: list[tuple[int, list[int]]], now: dt.datetime, before
         # hosts are still being waited for. Each thread gets its own app context and session.
         with app.app_context():
             try:
-                stored = _store_outcome(outcome, before_store)
+                stored = _store_outcome(outcome) if before_store is None else _store_outcome(outcome, before_store)
             except Exception as exc:  # re-raised below, in the caller's thread (a task's retry)
                 if before_store is None:
                     raise
