@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432
 # Code whose strings are translated (the agent is a separate, English-only program).
-I18N_SOURCES := $(wildcard app.py accounts agreements catalogue core inventory remote/*.py reports support templates)
+I18N_SOURCES := $(wildcard app.py accounts agreements catalogue core inventory remote/*.py reports scale support templates)
 
 .PHONY: run test test-pg lint bench load battery audit translations extract-translations clean-venv help system system-bench
 

@@ -11,7 +11,7 @@ from flask import Flask
 import config as config_module
 
 # The domain packages, in the order their blueprints and hooks are registered.
-DOMAINS = ("accounts", "agreements", "support", "inventory", "remote", "reports", "catalogue")
+DOMAINS = ("accounts", "agreements", "support", "inventory", "remote", "reports", "catalogue", "scale")
 
 
 def _database_uri(app: Flask) -> str:

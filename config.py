@@ -242,6 +242,21 @@ class DefaultConfig:
     VISIT_REMINDER_HOURS: tuple | list | str = (48, 2)
     VISIT_REMINDER_CHECK_SECONDS = 300
 
+    # Scale-out (issue 19). Without a broker URL nothing changes: the scheduler and the web
+    # nodes do all the work themselves, as on one machine. With one (COUNCILDESK_BROKER_URL,
+    # e.g. amqp://guest:guest@127.0.0.1:5672//), Celery workers (`flask worker`) take it.
+    BROKER_URL: str | None = None
+    SCALE_TASK_TIME_LIMIT = 300  # seconds; the soft limit is 30 s less
+    SCALE_TASK_MAX_RETRIES = 5
+    SCALE_RETRY_BACKOFF = 2  # seconds, doubled at each retry (capped at 10 minutes)
+    SCALE_REPORT_BATCH = 200  # the report writer's batch: up to this many reports...
+    SCALE_REPORT_WAIT = 0.5  # ...or what arrived within this many seconds
+    SCALE_PUBLISH_TIMEOUT = 2.0  # seconds to reach the broker before an agent gets 503
+    SCALE_RETRY_AFTER = 30  # seconds an agent is told to wait when the broker is away
+    SCALE_QUEUE_PREFIX = "councildesk"
+    # Jobs the scheduler keeps running itself: the SSH round only hands out its hosts.
+    SCALE_LOCAL_JOBS = ("remote.ssh_round",)
+
 
 class DevelopmentConfig(DefaultConfig):
     ENV_NAME = "development"

@@ -40,6 +40,7 @@ HTTP_CODES = {
     422: "validation_error",
     429: "too_many_requests",
     500: "internal_error",
+    503: "unavailable",
 }
 
 HTTP_MESSAGES = {
@@ -54,6 +55,7 @@ HTTP_MESSAGES = {
     422: _l("Some fields are not valid."),
     429: _l("Too many requests; try again later."),
     500: _l("Something went wrong on our side."),
+    503: _l("Not available just now; try again later."),
 }
 
 # pydantic error types → messages in the caller's language. Unknown types keep

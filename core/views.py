@@ -39,9 +39,11 @@ def set_language():
 @bp.get("/healthz")
 @public
 def healthz():
-    # For load balancers and the scheduler's standby: is the database answering?
+    # For load balancers and the scheduler's standby: is the database answering? And the
+    # broker, where one is configured (scale): "ok", "unavailable" or "not configured".
     db.session.execute(text("SELECT 1"))
-    return jsonify(status="ok")
+    probe = current_app.extensions.get("councildesk_broker_status")
+    return jsonify(status="ok", broker=probe() if probe is not None else "not configured")
 
 
 @bp.get("/notifications")

@@ -81,13 +81,19 @@ def enroll(body: agent_protocol.EnrollIn):
 @agent_only
 @_body_limit
 @operation("Send a report", body=agent_protocol.ReportIn, response=agent_protocol.ReportAccepted, status=202, tags=["agents"],
-           errors=(401, 413),
+           errors=(401, 413, 503),
            description="With the agent token. Updates the asset's inventory facts (never blanking a field the "
                        "agent does not know) and the built-in checks: cpu, memory, one per disk mount, offline. "
                        "A report already received (same `report_id`) is answered 202 again and changes nothing; "
                        "a late report joins the history without overwriting newer facts or states. Revoked "
-                       "token: 401. Body over 256 KiB: 413.")
+                       "token: 401. Body over 256 KiB: 413. With a broker configured, the report is queued durably "
+                       "before the 202, and a broker that cannot take it gives 503 `unavailable` with "
+                       "Retry-After.")
 def report(body: agent_protocol.ReportIn):
+    queue = current_app.extensions.get("councildesk_report_queue")
+    if queue is not None:
+        # With a broker (scale): published durably, written by a worker in batches.
+        return queue(g.remote_agent, body)
     return ingest.ingest_report(g.remote_agent, body)
 
 

@@ -13,6 +13,7 @@ than what a check (or the asset's facts) already shows never moves them back in 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -242,6 +243,55 @@ _FAST_UPDATE = (update(_checks).where(_checks.c.id == bindparam("b_id"))
                         summary_key=bindparam("b_key"), summary_params=bindparam("b_params")))
 
 
+def prepare_report(report: ReportIn, received: dt.datetime) -> Prepared:
+    """What a report is before it meets the database: its times, its id, its facts.
+
+    Both ways of storing a report (one at a time here, in batches by the queue's writer in
+    scale.batch) start from this, so they refuse and key reports alike.
+    """
+    config = current_app.config
+    collected = report.collected_at.astimezone(dt.UTC)
+    offset = int((collected - received).total_seconds())
+    if collected > received + dt.timedelta(seconds=config["REMOTE_AGENT_CLOCK_TOLERANCE_SECONDS"]):
+        # The machine's clock runs ahead: its "future" would outrank every real result.
+        collected = received
+    retention = dt.timedelta(days=config["REMOTE_RESULTS_RETENTION_DAYS"])
+    if collected < received - retention:
+        raise ValidationFailed(_l("Some fields are not valid."), fields={"collected_at": _l(
+            "Older than the %(days)d days of results kept.", days=config["REMOTE_RESULTS_RETENTION_DAYS"])})
+    # Without an id, a report is the same report only if its whole content is (two different
+    # reports in the same second were answered 202 and the second dropped).
+    report_id = report.report_id or "c" + hashlib.sha256(report.model_dump_json().encode()).hexdigest()[:40]
+    facts = _clean_facts(report.inventory)
+    return Prepared(report, received, collected, offset, _interval(), report_id, facts, _facts_hash(facts))
+
+
+@dataclasses.dataclass
+class Prepared:
+    report: ReportIn
+    received: dt.datetime
+    collected: dt.datetime
+    offset: int
+    interval: int
+    report_id: str
+    facts: dict
+    digest: str
+
+
+@dataclasses.dataclass
+class Plan:
+    """What one report changes, worked out from the agent's and its checks' state: the one
+    judgement both the direct path and the batch writer apply."""
+    asset_id: int
+    agent_values: dict
+    facts_news: bool
+    results: list
+    fast: list
+    slow: list
+    new: list
+    refused_mounts: list
+
+
 def ingest_report(principal: AgentPrincipal, report: ReportIn, *, now: dt.datetime | None = None) -> ReportAccepted:
     """Store one report: facts, results, states; once per `report_id`.
 
@@ -258,51 +308,77 @@ def ingest_report(principal: AgentPrincipal, report: ReportIn, *, now: dt.dateti
     first result, a new state, a critical result, a new disk) or a fact takes the ORM's
     richer road (state changes, alerts, audit).
     """
-    received = now or utcnow()
-    config = current_app.config
-    collected = report.collected_at.astimezone(dt.UTC)
-    offset = int((collected - received).total_seconds())
-    if collected > received + dt.timedelta(seconds=config["REMOTE_AGENT_CLOCK_TOLERANCE_SECONDS"]):
-        # The machine's clock runs ahead: its "future" would outrank every real result.
-        collected = received
-    retention = dt.timedelta(days=config["REMOTE_RESULTS_RETENTION_DAYS"])
-    if collected < received - retention:
-        raise ValidationFailed(_l("Some fields are not valid."), fields={"collected_at": _l(
-            "Older than the %(days)d days of results kept.", days=config["REMOTE_RESULTS_RETENTION_DAYS"])})
-    interval = _interval()
-    # Without an id, a report is the same report only if its whole content is (two different
-    # reports in the same second were answered 202 and the second dropped).
-    report_id = report.report_id or "c" + hashlib.sha256(report.model_dump_json().encode()).hexdigest()[:40]
-    facts = _clean_facts(report.inventory)
-    digest = _facts_hash(facts)
+    prepared = prepare_report(report, now or utcnow())
     for _attempt in range(3):
-        outcome = _ingest_once(principal, report, received, collected, offset, interval, report_id, facts, digest)
+        outcome = _ingest_once(principal, prepared)
         if outcome is not None:
             return outcome
     raise AgentBusy()
 
 
-def _ingest_once(principal, report, received, collected, offset, interval, report_id, facts, digest):
-    info = report.agent
+def read_state(conn, agent_id: int):
+    agent = conn.execute(_AGENT_STATE, {"b_agent": agent_id}).first()
+    rows = {r.key: r for r in conn.execute(_CHECK_STATE, {"b_asset": agent.asset_id})} if agent else {}
+    return agent, rows
+
+
+def _ingest_once(principal, prepared: Prepared):
     with write_intent(False):
         conn = db.session.connection()
-        agent = conn.execute(_AGENT_STATE, {"b_agent": principal.id}).first()
-        rows = {r.key: r for r in conn.execute(_CHECK_STATE, {"b_asset": agent.asset_id})} if agent else {}
+        agent, rows = read_state(conn, principal.id)
     if agent is None or agent.revoked_at is not None:
         db.session.rollback()
         raise AgentRevoked()
+    plan = judge_report(principal.id, principal.council_id, agent, rows, prepared)
+    if conn.dialect.name == "sqlite":
+        # The read ends here; the write transaction (BEGIN IMMEDIATE, SQLite's one write lock)
+        # starts below. PostgreSQL locks rows, not the database: one transaction will do.
+        db.session.commit()
 
-    # --- judge, without holding any lock --------------------------------------------------
+    # --- write ------------------------------------------------------------------------------
+    conn = db.session.connection()
+    try:
+        # The claim comes first, so a duplicate costs one refused insert and a rollback. (Not
+        # INSERT ... ON CONFLICT: SQLAlchemy cannot cache that construct, and compiling it
+        # again for every report costs more than the rollback of a rare replay.)
+        conn.execute(_CLAIM, claim_values(principal.council_id, principal.id, prepared))
+    except IntegrityError:
+        db.session.rollback()
+        return ReportAccepted(status="duplicate", report_interval_seconds=prepared.interval)
+    if conn.execute(_AGENT_UPDATE, plan.agent_values).rowcount != 1:
+        db.session.rollback()  # another report of this agent got in between: read again
+        return None
+    conn.execute(_LAST_SEEN, {"b_asset": plan.asset_id, "b_seen": prepared.received})
+    apply_rare(principal.id, principal.council_id, plan, prepared)
+    if plan.results:
+        conn.execute(_RESULTS, plan.results)
+    if plan.fast:
+        conn.execute(_FAST_UPDATE, plan.fast)
+    apply_slow(plan)
+    db.session.commit()
+    alerts.dispatch_if_pending()
+    return ReportAccepted(status="accepted", report_interval_seconds=prepared.interval)
+
+
+def claim_values(council_id: int, agent_id: int, prepared: Prepared) -> dict:
+    return {"b_council": council_id, "b_agent": agent_id, "b_report": prepared.report_id,
+            "b_collected": prepared.collected, "b_received": prepared.received}
+
+
+def judge_report(agent_id: int, council_id: int, agent, rows: dict, prepared: Prepared) -> Plan:
+    """Judge one report against the agent's state, taking no lock and writing nothing."""
+    report, received, collected, offset = prepared.report, prepared.received, prepared.collected, prepared.offset
+    info = report.agent
     facts_news = False
     facts_at, facts_hash = agent.facts_collected_at, agent.facts_hash
     if facts_at is None or collected >= facts_at:
         facts_at = collected
-        if digest != facts_hash:
-            facts_hash, facts_news = digest, True
+        if prepared.digest != facts_hash:
+            facts_hash, facts_news = prepared.digest, True
     live = info is not None and (info.spool_depth == 0 or offset > 0)
     agent_values = {
-        "b_agent": principal.id, "b_seen": agent.reports_received, "b_previous": agent.report_interval_seconds,
-        "b_interval": interval,
+        "b_agent": agent_id, "b_seen": agent.reports_received, "b_previous": agent.report_interval_seconds,
+        "b_interval": prepared.interval,
         "b_last_report": max(received, agent.last_report_at) if agent.last_report_at else received,
         "b_last_collected": max(collected, agent.last_collected_at) if agent.last_collected_at else collected,
         "b_version": (info.version if info is not None and info.version else agent.version),
@@ -321,7 +397,7 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
             continue
         if not row.enabled:
             continue
-        results.append(_result_row(principal.council_id, row.id, collected, obs))
+        results.append(_result_row(council_id, row.id, collected, obs))
         if row.last_result_at is not None and collected < row.last_result_at:
             continue  # late: the series only
         if row.state_since is not None and obs.state == row.state and obs.state != "critical":
@@ -344,48 +420,30 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
             # A disk the agent stopped reporting (unplugged, unmounted): say so once.
             slow.append((row.id, Observation("unknown", None, "%", "disk_not_reported",
                                              {"mount": (row.params or {}).get("mount", "")}), collected, False))
-    if conn.dialect.name == "sqlite":
-        # The read ends here; the write transaction (BEGIN IMMEDIATE, SQLite's one write lock)
-        # starts below. PostgreSQL locks rows, not the database: one transaction will do.
-        db.session.commit()
+    return Plan(agent.asset_id, agent_values, facts_news, results, fast, slow, new, refused_mounts)
 
-    # --- write ------------------------------------------------------------------------------
-    conn = db.session.connection()
-    try:
-        # The claim comes first, so a duplicate costs one refused insert and a rollback. (Not
-        # INSERT ... ON CONFLICT: SQLAlchemy cannot cache that construct, and compiling it
-        # again for every report costs more than the rollback of a rare replay.)
-        conn.execute(_CLAIM, {"b_council": principal.council_id, "b_agent": principal.id, "b_report": report_id,
-                              "b_collected": collected, "b_received": received})
-    except IntegrityError:
-        db.session.rollback()
-        return ReportAccepted(status="duplicate", report_interval_seconds=interval)
-    if conn.execute(_AGENT_UPDATE, agent_values).rowcount != 1:
-        db.session.rollback()  # another report of this agent got in between: read again
-        return None
-    conn.execute(_LAST_SEEN, {"b_asset": agent.asset_id, "b_seen": received})
-    if facts_news:
-        _apply_facts(db.session.get(Asset, agent.asset_id), facts, principal.id)
-    if refused_mounts:
-        alerts.too_many_disks(db.session.get(Asset, agent.asset_id), refused_mounts, disk_cap)
-    if new:
-        asset = db.session.get(Asset, agent.asset_id)
-        for key, obs in new:
+
+def apply_rare(agent_id: int, council_id: int, plan: Plan, prepared: Prepared) -> None:
+    """The ORM's part of a report: facts that changed, disks refused, checks seen first."""
+    if plan.facts_news:
+        _apply_facts(db.session.get(Asset, plan.asset_id), prepared.facts, agent_id)
+    if plan.refused_mounts:
+        alerts.too_many_disks(db.session.get(Asset, plan.asset_id), plan.refused_mounts,
+                              current_app.config["REMOTE_AGENT_MAX_DISK_CHECKS"])
+    if plan.new:
+        asset = db.session.get(Asset, plan.asset_id)
+        for key, obs in plan.new:
             kind = "disk" if key.startswith("agent:disk:") else key.removeprefix("agent:")
-            check = _agent_check(asset, principal.id, kind,
+            check = _agent_check(asset, agent_id, kind,
                                  {"mount": obs.summary_params["mount"]} if kind == "disk" else {})
             db.session.flush()
-            results.append(_result_row(principal.council_id, check.id, collected, obs))
-            slow.append((check.id, obs, collected, False))
-    if results:
-        conn.execute(_RESULTS, results)
-    if fast:
-        conn.execute(_FAST_UPDATE, fast)
-    for check_id, obs, at, store in slow:
+            plan.results.append(_result_row(council_id, check.id, prepared.collected, obs))
+            plan.slow.append((check.id, obs, prepared.collected, False))
+
+
+def apply_slow(plan: Plan) -> None:
+    for check_id, obs, at, store in plan.slow:
         apply_result(db.session.get(Check, check_id), obs, at, store=store)
-    db.session.commit()
-    alerts.dispatch_if_pending()
-    return ReportAccepted(status="accepted", report_interval_seconds=interval)
 
 
 def _result_row(council_id: int, check_id: int, at: dt.datetime, obs: Observation) -> dict:

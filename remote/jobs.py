@@ -73,6 +73,9 @@ def run_ssh_round(now: dt.datetime) -> dict:
 
     The checks are claimed first (their next due time moves on by their interval), so a round
     that takes long never runs a check twice, and a crash costs one interval at most.
+
+    With a broker (scale), the round is handed out instead: one task per host, which runs
+    `run_host` on whichever worker takes it.
     """
     app = current_app._get_current_object()
     config = app.config
@@ -83,14 +86,41 @@ def run_ssh_round(now: dt.datetime) -> dict:
             default = int(config["REMOTE_SSH_DEFAULT_INTERVAL"])
             for check in due:
                 check.next_due_at = now + dt.timedelta(seconds=check.interval_seconds or default)
+            hosts = [(asset_id, [c.id for c in group])
+                     for asset_id, group in itertools.groupby(due, key=lambda c: c.asset_id)]
         if not due:
             return {"hosts": 0, "checks": 0}
+        db.session.commit()
+    dispatch = app.extensions.get("councildesk_ssh_dispatch")
+    if dispatch is not None:
+        dispatch(hosts, now)
+        return {"hosts": len(hosts), "checks": len(due), "queued": len(hosts)}
+    return _run_hosts(app, hosts, now)
+
+
+def run_host(asset_id: int, check_ids: list[int], now: dt.datetime, before_store=None) -> int:
+    """One host's share of a round (a worker's task): its checks, then its results stored.
+
+    `before_store` runs first inside the transaction that stores the results (the task's
+    idempotency key); what it raises aborts the store.
+    """
+    app = current_app._get_current_object()
+    counts = _run_hosts(app, [(asset_id, check_ids)], now, before_store=before_store)
+    return int(counts.get("checks", 0))
+
+
+def _host_jobs(hosts: list[tuple[int, list[int]]]) -> tuple[list[HostJob], list[tuple[int, list[int], str]]]:
+    with unrestricted():
+        wanted = [i for _a, ids in hosts for i in ids]
+        checks = {c.id: c for c in db.session.scalars(select(Check).where(Check.id.in_(wanted)))}
         settings = {s.asset_id: s for s in db.session.scalars(
-            select(SshSettings).where(SshSettings.asset_id.in_({c.asset_id for c in due})))}
+            select(SshSettings).where(SshSettings.asset_id.in_({a for a, _ids in hosts})))}
         jobs: list[HostJob] = []
         unusable: list[tuple[int, list[int], str]] = []
-        for asset_id, group in itertools.groupby(due, key=lambda c: c.asset_id):
-            group = list(group)
+        for asset_id, ids in hosts:
+            group = [checks[i] for i in ids if i in checks]
+            if not group or asset_id not in settings:
+                continue
             specs = tuple(CheckSpec(c.kind, dict(c.params or {}), thresholds_for(c), ref=str(c.id))
                           for c in group)
             try:
@@ -101,16 +131,27 @@ def run_ssh_round(now: dt.datetime) -> dict:
                 continue
             jobs.append(HostJob(target, specs, ref=str(asset_id)))
         db.session.commit()
+    return jobs, unusable
 
+
+def _run_hosts(app, hosts: list[tuple[int, list[int]]], now: dt.datetime, before_store=None) -> dict:
+    config = app.config
+    jobs, unusable = _host_jobs(hosts)
     counts: Counter = Counter()
     lock = threading.Lock()
+    errors: list[BaseException] = []
 
     def store(_index: int, outcome: HostOutcome) -> None:
         # Called from the pool's threads as each host finishes: results show up while slower
         # hosts are still being waited for. Each thread gets its own app context and session.
         with app.app_context():
             try:
-                stored = _store_outcome(outcome)
+                stored = _store_outcome(outcome) if before_store is None else _store_outcome(outcome, before_store)
+            except Exception as exc:  # re-raised below, in the caller's thread (a task's retry)
+                if before_store is None:
+                    raise
+                errors.append(exc)
+                return
             finally:
                 db.session.remove()
         with lock:
@@ -120,13 +161,18 @@ def run_ssh_round(now: dt.datetime) -> dict:
 
     for _asset_id, check_ids, reason in unusable:
         with unrestricted(), write_transaction():
+            if before_store is not None:
+                before_store()
             for check in db.session.scalars(select(Check).where(Check.id.in_(check_ids))):
                 apply_result(check, Observation("unknown", None, check.unit, "not_run",
                                                 {"reason": "client_key_error", "detail": reason[:160]}), now)
         counts["client_key_error"] += 1
     alerts.dispatch_if_pending()
-    run_round(jobs, max_workers=int(config["REMOTE_SSH_WORKERS"]),
-              per_endpoint_limit=int(config["REMOTE_SSH_PER_HOST"]), on_outcome=store)
+    if jobs:
+        run_round(jobs, max_workers=int(config["REMOTE_SSH_WORKERS"]),
+                  per_endpoint_limit=int(config["REMOTE_SSH_PER_HOST"]), on_outcome=store)
+    if errors:
+        raise errors[0]
     return dict(counts)
 
 
@@ -153,11 +199,13 @@ def _host_key_observation(outcome: HostOutcome, settings: SshSettings) -> tuple[
     return None, None
 
 
-def _store_outcome(outcome: HostOutcome) -> int:
+def _store_outcome(outcome: HostOutcome, before_store=None) -> int:
     asset_id = int(outcome.ref)
     stored = 0
     with unrestricted():
         with write_transaction():
+            if before_store is not None:
+                before_store()
             settings = db.session.scalar(select(SshSettings).where(SshSettings.asset_id == asset_id))
             if settings is None:  # removed while the round ran
                 return 0

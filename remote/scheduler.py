@@ -215,7 +215,7 @@ def _counts(result: Any) -> dict[str, Any]:
 
 
 def execute(app: Flask, spec: JobSpec, scheduled_at: dt.datetime, instance: str | None = None) -> str:
-    """Run one trigger of a job, recorded; returns "ok", "error" or "duplicate"."""
+    """Run one trigger of a job, recorded: "ok", "error", "duplicate", "queued" (to a worker)."""
     instance = instance or instance_id()
     scheduled_at = scheduled_at.astimezone(UTC)
     with app.app_context():
@@ -229,25 +229,45 @@ def execute(app: Flask, spec: JobSpec, scheduled_at: dt.datetime, instance: str 
             log.info("%s at %s already ran elsewhere; skipped here", spec.id, scheduled_at.isoformat())
             db.session.remove()
             return "duplicate"
-        outcome, error, counts = "ok", None, {}
         try:
-            counts = _counts(spec.func(**_call_kwargs(spec.func, scheduled_at)))
-        except Exception as exc:
-            db.session.rollback()
-            outcome = "error"
-            error = ("".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6)))[-4000:]
-            log.exception("job %s (scheduled at %s) failed", spec.id, scheduled_at.isoformat())
-        try:
-            with write_transaction():
-                db.session.execute(update(JobRun).where(JobRun.id == run_id).values(
-                    outcome=outcome, error=error, counts=counts, finished_at=utcnow()))
-        except Exception:
-            log.exception("cannot record the outcome of %s at %s", spec.id, scheduled_at.isoformat())
+            if (dispatch := app.extensions.get("councildesk_job_dispatch")) and spec.id not in app.config["SCALE_LOCAL_JOBS"]:
+                dispatch(spec.id, scheduled_at, run_id)  # a worker runs it and records its outcome
+                return "queued"
+            return finish_run(spec, scheduled_at, run_id)
+        except Exception as exc:  # the broker is away: the run says so
+            _record_outcome(spec, scheduled_at, run_id, "error", f"not queued to the workers: {exc}"[:4000], {})
+            return "error"
         finally:
             db.session.remove()
-        if counts and outcome == "ok":
-            log.info("%s: %s", spec.id, ", ".join(f"{k}={v}" for k, v in counts.items()))
-        return outcome
+
+
+def finish_run(spec: JobSpec, scheduled_at: dt.datetime, run_id: int, before_record: Callable | None = None) -> str:
+    """Run a claimed trigger, record its outcome; a worker's task key goes in with `before_record`."""
+    outcome, error, counts = "ok", None, {}
+    try:
+        counts = _counts(spec.func(**_call_kwargs(spec.func, scheduled_at)))
+    except Exception as exc:
+        db.session.rollback()
+        outcome, error = "error", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6))[-4000:]
+        log.exception("job %s (scheduled at %s) failed", spec.id, scheduled_at.isoformat())
+        if before_record is not None:
+            raise  # a worker's task: retried, then a dead letter
+    _record_outcome(spec, scheduled_at, run_id, outcome, error, counts, before_record)
+    return outcome
+
+
+def _record_outcome(spec, scheduled_at, run_id, outcome, error, counts, before_record=None) -> None:
+    if counts and outcome == "ok":
+        log.info("%s: %s", spec.id, ", ".join(f"{k}={v}" for k, v in counts.items()))
+    try:
+        with write_transaction():
+            (before_record or (lambda: None))()
+            db.session.execute(update(JobRun).where(JobRun.id == run_id).values(
+                outcome=outcome, error=error, counts=counts, finished_at=utcnow()))
+    except Exception:
+        if before_record is not None:
+            raise
+        log.exception("cannot record the outcome of %s at %s", spec.id, scheduled_at.isoformat())
 
 
 def run_trigger(app: Flask, spec: JobSpec, instance: str, scheduled_at: dt.datetime | None = None) -> str:
@@ -312,8 +332,7 @@ def first_fire_after(trigger: BaseTrigger, moment: dt.datetime) -> dt.datetime |
     return trigger.get_next_fire_time(moment, moment + dt.timedelta(microseconds=1))
 
 
-def catch_up_start(spec: JobSpec, trigger: BaseTrigger, last: dt.datetime | None,
-                   now: dt.datetime) -> dt.datetime | None:
+def catch_up_start(spec: JobSpec, trigger: BaseTrigger, last: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
     """The first trigger to run on taking over, when triggers were missed; None otherwise."""
     if spec.catch_up is None or last is None:
         return None

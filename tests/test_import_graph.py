@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The project's own code: these packages (every .py under them, at any depth) and these
 # top-level modules. tests/, bench/, migrations/ and e2e/ are not part of the application.
-PACKAGES = ("accounts", "agreements", "catalogue", "core", "inventory", "remote", "reports", "support")
+PACKAGES = ("accounts", "agreements", "catalogue", "core", "inventory", "remote", "reports", "scale", "support")
 TOP_MODULES = ("app", "config", "extensions")
 
 MAX_LINES = 500

@@ -251,6 +251,12 @@ def poll_all(now: dt.datetime | None = None) -> dict:
     now = now or utcnow()
     with unrestricted():
         ids = list(db.session.scalars(select(Mailbox.id).where(Mailbox.active.is_(True)).order_by(Mailbox.id)))
+    fanout = current_app.extensions.get("councildesk_fanout")
+    if fanout is not None and ids:
+        # With a broker (scale), each mailbox is a task of its own, on any worker.
+        fanout("mail.poll_mailbox", ids, now)
+        alert(now)
+        return {"mailboxes": len(ids), "queued": len(ids)}
     counts = {}
     for mailbox_id in ids:
         try:
