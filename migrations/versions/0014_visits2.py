@@ -1,7 +1,7 @@
 """visits: invitations, reminders, travel time
 
-Revision ID: 0013_visits2
-Revises: 0012
+Revision ID: 0014_visits2
+Revises: 0013_catalogue2
 Create Date: 2026-12-06 00:00:00
 
 The .ics each queued visit mail carries (`visit_mails`), the reminders already sent
@@ -16,8 +16,8 @@ import core.db
 
 
 # revision identifiers, used by Alembic.
-revision = '0013_visits2'
-down_revision = '0012'
+revision = '0014_visits2'
+down_revision = '0013_catalogue2'
 branch_labels = None
 depends_on = None
 

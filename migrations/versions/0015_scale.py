@@ -1,7 +1,7 @@
 """scale-out: task keys and dead letters
 
-Revision ID: 0013_scale
-Revises: 0012
+Revision ID: 0015_scale
+Revises: 0014_visits2
 Create Date: 2026-12-06 00:00:00
 
 The keys of work the Celery workers have done (a redelivered task records nothing twice)
@@ -14,8 +14,8 @@ import core.db
 
 
 # revision identifiers, used by Alembic.
-revision = '0013_scale'
-down_revision = '0012'
+revision = '0015_scale'
+down_revision = '0014_visits2'
 branch_labels = None
 depends_on = None
 
