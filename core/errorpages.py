@@ -61,7 +61,11 @@ def handle_errors(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):
         if is_api_request():
-            return error_response(exc.status, exc.code, exc.message, exc.fields)
+            resp = error_response(exc.status, exc.code, exc.message, exc.fields)
+            # An error may tell the caller when to come back (the agents' 429, Retry-After).
+            for name, value in (getattr(exc, "headers", None) or {}).items():
+                resp.headers[name] = value
+            return resp
         # Without a message of its own, the page's usual hint reads better than a generic line.
         return render_error_page(exc.status, exc.message if exc.has_message else None)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -33,11 +34,13 @@ from remote.agent_protocol import (
     AgentBusy,
     AgentRevoked,
     EnrollIn,
+    EnrollmentPending,
     EnrollmentRefused,
     InventoryIn,
     MetricsIn,
     ReportAccepted,
     ReportIn,
+    ReportTooSoon,
 )
 from remote.agents import ALWAYS_ON_KINDS, AgentPrincipal, council_for_enrollment_key, new_agent_token, revoke_agent
 from remote.check_config import check_key, check_unit
@@ -215,7 +218,8 @@ _CLAIM = AgentReport.__table__.insert().values(
 _AGENT_STATE = select(_agents.c.asset_id, _agents.c.revoked_at, _agents.c.facts_hash, _agents.c.facts_collected_at,
                       _agents.c.last_report_at, _agents.c.last_collected_at, _agents.c.spool_dropped,
                       _agents.c.spool_rejected, _agents.c.clock_offset_seconds, _agents.c.report_interval_seconds,
-                      _agents.c.version, _agents.c.reports_received).where(_agents.c.id == bindparam("b_agent"))
+                      _agents.c.version, _agents.c.reports_received, _agents.c.last_fresh_report_at,
+                      _agents.c.pending_at).where(_agents.c.id == bindparam("b_agent"))
 # Conditional on nothing having changed since the read (see ingest_report); a revocation in
 # between also makes it miss, and the next read says so.
 _AGENT_UPDATE = (update(_agents).where(_agents.c.id == bindparam("b_agent"),
@@ -226,7 +230,9 @@ _AGENT_UPDATE = (update(_agents).where(_agents.c.id == bindparam("b_agent"),
     last_collected_at=bindparam("b_last_collected"), version=bindparam("b_version"),
     spool_depth=bindparam("b_depth"), spool_dropped=bindparam("b_dropped"), spool_rejected=bindparam("b_rejected"),
     clock_offset_seconds=bindparam("b_offset"), facts_collected_at=bindparam("b_facts_at"),
-    facts_hash=bindparam("b_facts_hash")))
+    facts_hash=bindparam("b_facts_hash"), last_fresh_report_at=bindparam("b_fresh_at")))
+_CLAIMED = select(AgentReport.__table__.c.id).where(AgentReport.__table__.c.agent_id == bindparam("b_agent"),
+                                                    AgentReport.__table__.c.report_id == bindparam("b_report"))
 # `updated_at` kept as it is: it means "a person or the agent changed a fact", and a report
 # that only proves the machine is alive must not move it.
 _LAST_SEEN = (update(_assets).where(_assets.c.id == bindparam("b_asset"),
@@ -291,6 +297,21 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
     if agent is None or agent.revoked_at is not None:
         db.session.rollback()
         raise AgentRevoked()
+    if agent.pending_at is not None:
+        db.session.rollback()
+        raise EnrollmentPending(interval)
+    live = info is not None and (info.spool_depth == 0 or offset > 0)
+    known_offset = agent.clock_offset_seconds if agent.clock_offset_seconds is not None else (offset if live else 0)
+    fresh = _is_fresh(offset, known_offset, interval)
+    wait = _too_soon(fresh, agent, received, collected, interval)
+    if wait > 0:
+        # The retry of a report whose 202 was lost is still a duplicate, not a 429 (read
+        # only here, off the hot path).
+        seen = conn.execute(_CLAIMED, {"b_agent": principal.id, "b_report": report_id}).first()
+        db.session.rollback()
+        if seen is not None:
+            return ReportAccepted(status="duplicate", report_interval_seconds=interval)
+        raise ReportTooSoon(math.ceil(wait))
 
     # --- judge, without holding any lock --------------------------------------------------
     facts_news = False
@@ -299,7 +320,6 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
         facts_at = collected
         if digest != facts_hash:
             facts_hash, facts_news = digest, True
-    live = info is not None and (info.spool_depth == 0 or offset > 0)
     agent_values = {
         "b_agent": principal.id, "b_seen": agent.reports_received, "b_previous": agent.report_interval_seconds,
         "b_interval": interval,
@@ -310,7 +330,8 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
         "b_dropped": max(agent.spool_dropped, info.spool_dropped if info is not None else 0),
         "b_rejected": max(agent.spool_rejected, info.spool_rejected if info is not None else 0),
         "b_offset": offset if live else agent.clock_offset_seconds,
-        "b_facts_at": facts_at, "b_facts_hash": facts_hash}
+        "b_facts_at": facts_at, "b_facts_hash": facts_hash,
+        "b_fresh_at": received if fresh else agent.last_fresh_report_at}
     observations = _observations(report.metrics, {k: (r.warning, r.critical) for k, r in rows.items()})
     results, fast, slow, new = [], [], [], []
     disk_cap = current_app.config["REMOTE_AGENT_MAX_DISK_CHECKS"]
@@ -386,6 +407,33 @@ def _ingest_once(principal, report, received, collected, offset, interval, repor
     db.session.commit()
     alerts.dispatch_if_pending()
     return ReportAccepted(status="accepted", report_interval_seconds=interval)
+
+
+def _is_fresh(offset: int, known_offset: int | None, interval: int) -> bool:
+    """A report collected less than half an interval before it arrived (on the server's clock,
+    correcting by the agent's known clock offset) is fresh; an older one comes from the spool,
+    replayed after an outage, and is never throttled: the agent collects once per interval,
+    so a backlog is bounded by time, not by how fast it is sent."""
+    age = (known_offset or 0) - offset
+    return age < interval / 2
+
+
+def _too_soon(fresh: bool, agent, received: dt.datetime, collected: dt.datetime, interval: int) -> float:
+    """Seconds to wait before this report would be taken (0: take it now).
+
+    A fresh report is judged by arrivals: a quarter of the interval after the last fresh one.
+    A spooled one is judged by its place in the series: a replay brings reports collected an
+    interval apart, so one that would move the agent's series forward by less than a quarter
+    of the interval was not collected by the agent's schedule (a forged "old" report)."""
+    quarter = interval / 4
+    if fresh:
+        if agent.last_fresh_report_at is None:
+            return 0
+        return min(quarter, quarter - (received - agent.last_fresh_report_at).total_seconds())
+    last = agent.last_collected_at
+    if last is not None and last < collected < last + dt.timedelta(seconds=quarter):
+        return quarter
+    return 0
 
 
 def _result_row(council_id: int, check_id: int, at: dt.datetime, obs: Observation) -> dict:

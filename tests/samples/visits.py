@@ -10,13 +10,13 @@ import datetime as dt
 
 def provide(world, side):
     from core import holiday_pages
-    from support.teams import services as teams
 
     # Local holidays, teams and absences are office-wide, not a council's: both sides name the
     # same ones (so the matrix has no "other council's" copy to expect a 404 for; clerks are
     # refused them by role, which the access tests check).
     from core.models import OfficeHoliday
     from extensions import db
+    from support.teams import services as teams
     from support.teams.models import Absence, Team
 
     day = dt.date(2030, 8, 16)
