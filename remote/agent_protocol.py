@@ -124,6 +124,10 @@ class EnrollOut(OutModel):
     token: str = Field(description="The agent token. Shown once: only its hash is stored.")
     asset_id: int
     report_interval_seconds: int
+    status: Literal["enrolled", "pending"] = Field(
+        "enrolled", description="`pending`: the host name belongs to a machine whose agent is alive; the office "
+                                "must approve this enrollment on the agents page first. Until then reports get "
+                                "403 `enrollment_pending` (keep them and retry after `Retry-After`).")
 
 
 class ReportAccepted(OutModel):

@@ -29,7 +29,10 @@ from core.errors import ValidationFailed
 from extensions import db
 from inventory import services as inventory
 from inventory.models import Asset
-from remote import alerts
+from remote import alerts, enrollment_approval
+from remote.agent_checks import agent_check as _agent_check
+from remote.agent_checks import apply_facts as _apply_facts
+from remote.agent_checks import attach_agent
 from remote.agent_protocol import (
     AgentBusy,
     AgentRevoked,
@@ -42,16 +45,13 @@ from remote.agent_protocol import (
     ReportIn,
     ReportTooSoon,
 )
-from remote.agents import ALWAYS_ON_KINDS, AgentPrincipal, council_for_enrollment_key, new_agent_token, revoke_agent
-from remote.check_config import check_key, check_unit
+from remote.agents import AgentPrincipal, council_for_enrollment_key, new_agent_token, revoke_agent
+from remote.check_config import check_key
 from remote.judging import METRIC_THRESHOLDS, Thresholds, evaluate_metric, limit_new_disks
 from remote.models import Agent, AgentReport, Check, Result
 from remote.state_machine import Observation, apply_result
 
 # --- shared helpers -------------------------------------------------------------------------
-
-FACT_FIELDS = ("hostname", "os", "serial", "manufacturer", "model", "ip_address")
-
 
 def _interval() -> int:
     return int(current_app.config["REMOTE_AGENT_REPORT_INTERVAL"])
@@ -77,33 +77,8 @@ def _clean_facts(inv: InventoryIn, hostname: str | None = None, os_name: str | N
     return out
 
 
-def _apply_facts(asset: Asset, facts: dict, agent_id: int) -> None:
-    before = audit.snapshot(asset, FACT_FIELDS)
-    for name, value in facts.items():
-        if getattr(asset, name) != value:
-            setattr(asset, name, value)
-    changes = audit.diff(before, audit.snapshot(asset, FACT_FIELDS))
-    if changes:
-        entry = audit.record("update", object_type="asset", object_id=asset.id, actor=None,
-                             label=f"{asset.tag} · {asset.name}", council_id=asset.council_id, changes=changes)
-        entry.actor_label = f"agent {agent_id}"
-
-
 def _facts_hash(facts: dict) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def default_offline_severity(asset: Asset) -> str:
-    return "critical" if asset.kind in ALWAYS_ON_KINDS else "warning"
-
-
-def _agent_check(asset: Asset, agent_id: int, kind: str, params: dict | None = None) -> Check:
-    params = params or {}
-    check = Check(council_id=asset.council_id, asset_id=asset.id, agent_id=agent_id, source="agent", kind=kind,
-                  key=check_key("agent", kind, params), params=params, enabled=True,
-                  unit=check_unit("agent", kind), summary_params={})
-    db.session.add(check)
-    return check
 
 
 # --- enrollment -----------------------------------------------------------------------------
@@ -140,10 +115,6 @@ def enroll(body: EnrollIn, *, remote_addr: str = "", now: dt.datetime | None = N
     if asset is None:
         values = {"kind": _guess_kind(body), "name": facts["hostname"][:200], "status": "in_use", **facts}
         asset = inventory.create_asset(council, values, actor=None, commit=False)
-    for old in db.session.scalars(select(Agent).where(Agent.asset_id == asset.id, Agent.revoked_at.is_(None))):
-        # The machine was enrolled again (reinstalled, or `enroll --force`): one agent per asset,
-        # or two would report the same checks.
-        revoke_agent(old, actor=None, commit=False)
     interval = _interval()
     agent = Agent(council_id=council.id, asset_id=asset.id, token_hash="", hostname=hostname[:255],
                   os=(body.os or body.inventory.os or "")[:255], version="", report_interval_seconds=interval,
@@ -152,19 +123,16 @@ def enroll(body: EnrollIn, *, remote_addr: str = "", now: dt.datetime | None = N
     db.session.add(agent)
     db.session.flush()
     token, agent.token_hash = new_agent_token(agent.id)
-    if matched:
-        _apply_facts(asset, facts, agent.id)
-    existing = {c.key: c for c in db.session.scalars(
-        select(Check).where(Check.asset_id == asset.id, Check.source == "agent"))}
-    for check in existing.values():
-        # The machine's history continues under the new agent.
-        check.agent_id = agent.id
-        if check.kind != "disk":
-            check.enabled = True
-    for kind in ("cpu", "memory", "offline"):
-        if f"agent:{kind}" not in existing:
-            params = {"severity": default_offline_severity(asset)} if kind == "offline" else {}
-            _agent_check(asset, agent.id, kind, params)
+    if matched and enrollment_approval.alive_agent(asset.id, now) is not None:
+        # The machine's agent is alive: a person decides (remote.enrollment_approval).
+        enrollment_approval.hold(agent, asset, facts, now)
+    else:
+        for old in db.session.scalars(select(Agent).where(Agent.asset_id == asset.id, Agent.id != agent.id,
+                                                          Agent.revoked_at.is_(None))):
+            # The machine was enrolled again (reinstalled, or `enroll --force`) and its old
+            # agent is silent: one agent per asset, or two would report the same checks.
+            revoke_agent(old, actor=None, commit=False)
+        attach_agent(agent, asset, facts, matched=matched)
     audit.record("agent_enroll", object_type="asset", object_id=asset.id, actor=None,
                  label=f"{asset.tag} · {asset.name}", council_id=council.id,
                  changes={"agent": [None, agent.id], "hostname": [None, hostname[:200]]})
