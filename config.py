@@ -172,6 +172,9 @@ class DefaultConfig:
     REMOTE_STATE_CHANGES_RETENTION_DAYS = 800
     # A check still critical is reported again to the alert handlers at most this often.
     REMOTE_ALERT_REPEAT_HOURS = 24
+    # News of one ticket (or one asset's alerts) within this many minutes updates the unread
+    # notification and the queued mail of each recipient instead of adding more (core.notify).
+    NOTIFY_COALESCE_MINUTES = 10
     # SSH rounds: how often the due checks are collected, the default interval of a check,
     # the pool (lessons.md: fan-out saturates near 16 threads on 2 cores) and the connections
     # to one host:port at once (sshd's MaxStartups).

@@ -62,7 +62,7 @@ def handle_errors(app: Flask) -> None:
     def _domain_error(exc: DomainError):
         if is_api_request():
             resp = error_response(exc.status, exc.code, exc.message, exc.fields)
-            # An error that says when to come back (503 with Retry-After) keeps saying it.
+            # An error may say when to come back (the agents' 429, a broker's 503): Retry-After kept.
             for name, value in (getattr(exc, "headers", None) or {}).items():
                 resp.headers[name] = value
             return resp

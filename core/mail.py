@@ -78,6 +78,14 @@ def queue(to_address: str, subject: str, body_text: str, *, language: str = "ca"
     return mail
 
 
+def rethread(row: OutboxMail, about: dict) -> None:
+    """A queued mail rewritten with newer news (core.notify's coalescing): thread it again."""
+    row.subject = " ".join(row.subject.split())[:300]
+    for hook in _thread_hooks:
+        hook(row, about or {})
+    row.subject = " ".join(row.subject.split())[:300]
+
+
 def _message(app: Flask, row: OutboxMail) -> EmailMessage:
     msg = EmailMessage()
     # First: set_content() replaces every Content-* header set before it.

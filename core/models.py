@@ -22,7 +22,8 @@ class Notification(db.Model):
     """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at", "id"),)
+    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at", "id"),
+                      Index("ix_notifications_user_group", "user_id", "group_key"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -34,6 +35,9 @@ class Notification(db.Model):
     # The council whose data it speaks of, if any: a clerk moved to another council must stop
     # reading the old one's (core.notify.leave_council).
     council_id: Mapped[int | None] = mapped_column(ForeignKey("councils.id", ondelete="SET NULL"), index=True)
+    # What it is about ("ticket:42", "asset:7"): news of the same thing arriving within a few
+    # minutes updates the unread notification instead of adding one (core.notify).
+    group_key: Mapped[str | None] = mapped_column(String(60))
 
 
 class OutboxMail(db.Model):
@@ -44,7 +48,8 @@ class OutboxMail(db.Model):
     """
 
     __tablename__ = "outbox_mail"
-    __table_args__ = (Index("ix_outbox_mail_pending", "sent_at", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_mail_pending", "sent_at", "next_attempt_at"),
+                      Index("ix_outbox_mail_group", "to_address", "group_key"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -65,6 +70,8 @@ class OutboxMail(db.Model):
     # against what the mail is about before it is sent, and the References it answers.
     message_id: Mapped[str | None] = mapped_column(String(300))
     references: Mapped[str | None] = mapped_column(Text)
+    # As on notifications: a mail still queued about the same thing is rewritten, not doubled.
+    group_key: Mapped[str | None] = mapped_column(String(60))
 
 
 class OfficeHoliday(db.Model):

@@ -45,12 +45,17 @@ def render_title(kind: str, params: dict) -> str:
 
 def render_body(kind: str, params: dict) -> str:
     spec = _KINDS.get(kind)
-    if spec is None or spec.body is None:
-        return ""
-    try:
-        return spec.body(params)
-    except (KeyError, ValueError, TypeError):
-        return ""
+    text = ""
+    if spec is not None and spec.body is not None:
+        try:
+            text = spec.body(params)
+        except (KeyError, ValueError, TypeError):
+            text = ""
+    earlier = params.get("earlier") if isinstance(params, dict) else None
+    if isinstance(earlier, int) and earlier > 0:
+        more = _("And %(num)d earlier update(s) about the same thing in the last few minutes.", num=earlier)
+        text = f"{text}\n\n{more}" if text else more
+    return text
 
 
 def _absolute(link: str | None) -> str | None:
@@ -76,19 +81,61 @@ def _mail_text(kind: str, params: dict, link: str | None) -> tuple[str, str]:
 
 
 def mail_in(language: str, to_address: str, kind: str, params: dict, link: str | None = None, *,
-            council_id: int | None = None) -> None:
-    """Queue a mail to an address (a council contact, say) written in `language`."""
+            council_id: int | None = None, group: str | None = None) -> None:
+    """Queue a mail to an address (a council contact, say) written in `language`. With a
+    `group`, a mail about the same thing still waiting in the outbox is rewritten instead."""
     with force_locale(language or current_app.config["BABEL_DEFAULT_LOCALE"]):
         subject, body = _mail_text(kind, params, link)
-    mail.queue(to_address, subject, body, language=language, kind=kind, council_id=council_id, about=params)
+    pending = _pending_mail(to_address, group) if group else None
+    if pending is not None:
+        # The subject stays: a thread hook may have put the ticket's reference in it.
+        pending.body_text = body
+        pending.kind = kind
+        return
+    row = mail.queue(to_address, subject, body, language=language, kind=kind, council_id=council_id, about=params)
+    if row is not None:
+        row.group_key = group
+
+
+def _window():
+    import datetime as dt
+
+    from core.db import utcnow
+
+    return utcnow() - dt.timedelta(minutes=int(current_app.config.get("NOTIFY_COALESCE_MINUTES", 10)))
+
+
+def _pending_mail(to_address: str, group: str):
+    from sqlalchemy import select
+
+    from core.models import OutboxMail
+
+    db.session.flush()
+    return db.session.scalar(select(OutboxMail).where(
+        OutboxMail.to_address == (to_address or "").strip()[:254], OutboxMail.group_key == group,
+        OutboxMail.sent_at.is_(None), OutboxMail.claimed_at.is_(None), OutboxMail.created_at >= _window())
+        .order_by(OutboxMail.id.desc()).limit(1))
+
+
+def _unread_note(user_id: int, group: str):
+    from sqlalchemy import select
+
+    db.session.flush()
+    return db.session.scalar(select(Notification).where(
+        Notification.user_id == user_id, Notification.group_key == group, Notification.read_at.is_(None),
+        Notification.created_at >= _window()).order_by(Notification.id.desc()).limit(1))
 
 
 def notify_users(users: Iterable, kind: str, params: dict, *, link: str | None = None,
-                 send_mail: bool = True, council_id: int | None = None) -> list[Notification]:
+                 send_mail: bool = True, council_id: int | None = None,
+                 group: str | None = None) -> list[Notification]:
     """In-app notification for each user, and a mail in each one's language.
 
     `council_id` names the council the news is about, so that a clerk who leaves it stops
-    seeing it (`leave_council`)."""
+    seeing it (`leave_council`). `group` names what it is about ("ticket:42"): news of the
+    same thing within NOTIFY_COALESCE_MINUTES updates the user's unread notification and the
+    mail still queued for them (the latest news, with a count of the earlier ones) rather than
+    adding one more of each: a burst of events must not bury people in messages."""
     created = []
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
     seen = set()
@@ -96,11 +143,19 @@ def notify_users(users: Iterable, kind: str, params: dict, *, link: str | None =
         if user is None or user.id in seen or not user.active:
             continue
         seen.add(user.id)
-        note = Notification(user_id=user.id, kind=kind, params=dict(params), link=link, council_id=council_id)
-        db.session.add(note)
+        note = _unread_note(user.id, group) if group else None
+        shown = dict(params)
+        if note is not None:
+            shown["earlier"] = int((note.params or {}).get("earlier", 0)) + 1
+            note.kind, note.params, note.link = kind, shown, link
+        else:
+            note = Notification(user_id=user.id, kind=kind, params=shown, link=link, council_id=council_id,
+                                group_key=group)
+            db.session.add(note)
         created.append(note)
         if send_mail and user.email:
-            mail_in(user.preferred_language or default, user.email, kind, params, link, council_id=council_id)
+            mail_in(user.preferred_language or default, user.email, kind, shown, link, council_id=council_id,
+                    group=group)
     return created
 
 

@@ -124,6 +124,10 @@ class EnrollOut(OutModel):
     token: str = Field(description="The agent token. Shown once: only its hash is stored.")
     asset_id: int
     report_interval_seconds: int
+    status: Literal["enrolled", "pending"] = Field(
+        "enrolled", description="`pending`: the host name belongs to a machine whose agent is alive; the office "
+                                "must approve this enrollment on the agents page first. Until then reports get "
+                                "403 `enrollment_pending` (keep them and retry after `Retry-After`).")
 
 
 class ReportAccepted(OutModel):
@@ -141,6 +145,34 @@ class AgentBusy(DomainError):
     status = 429
     code = "too_many_requests"
     default_message = _l("Too many requests; try again later.")
+
+
+class ReportTooSoon(DomainError):
+    """A fresh report arrived sooner than a quarter of the report interval after the last
+    fresh one: the agent (or whoever holds its token) is sending too often. `Retry-After`
+    says when the next one will be taken; the real agent keeps the report in its spool."""
+
+    status = 429
+    code = "too_many_requests"
+    default_message = _l("Reports are arriving too often for this agent's interval; try again later.")
+
+    def __init__(self, retry_after: int):
+        super().__init__()
+        self.retry_after = max(1, int(retry_after))
+        self.headers = {"Retry-After": str(self.retry_after)}
+
+
+class EnrollmentPending(DomainError):
+    """The agent enrolled with the host name of a machine whose agent is alive: until a
+    person approves it on the agents page, its reports are refused (and kept by the agent)."""
+
+    status = 403
+    code = "enrollment_pending"
+    default_message = _l("This agent's enrollment is waiting for the office's approval; try again later.")
+
+    def __init__(self, retry_after: int):
+        super().__init__()
+        self.headers = {"Retry-After": str(max(1, int(retry_after)))}
 
 
 class AgentRevoked(DomainError):

@@ -178,9 +178,12 @@ def offline_after(agent: Agent | AgentPrincipal) -> dt.timedelta:
 
 
 def agent_status(agent: Agent, now: dt.datetime | None = None) -> str:
-    """"revoked", "waiting" (never reported), "offline" or "online"."""
+    """"revoked", "pending" (its enrollment awaits approval), "waiting" (never reported),
+    "offline" or "online"."""
     if agent.revoked_at is not None:
         return "revoked"
+    if agent.pending_at is not None:
+        return "pending"
     now = now or utcnow()
     seen = agent.last_report_at
     if seen is None:

@@ -230,7 +230,7 @@ def _notify_technicians(alert: Alert, check: Check) -> None:
     link = notify.link_for("remote.check_detail", asset_id=asset.id, check_id=check.id)
     # In the app only: the ticket the alert opens is what mails people; two mails for one
     # problem teach them to ignore both.
-    notify.notify_users(technicians, KIND_ALERT, params, link=link, send_mail=False)
+    notify.notify_users(technicians, KIND_ALERT, params, link=link, send_mail=False, group=f"asset:{asset.id}")
 
 
 def too_many_disks(asset, mounts: list[str], cap: int) -> bool:

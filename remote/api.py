@@ -28,7 +28,7 @@ from core.inputs import BoundedAwareDatetime
 from core.keyset import keyset_page
 from extensions import db, limiter
 from inventory import services as inventory
-from remote import agent_protocol, agents, check_config, health, ingest, texts
+from remote import agent_protocol, agents, check_config, enrollment_approval, health, ingest, texts
 from remote.models import Agent, Check, Result
 
 bp = api_blueprint("remote_api", __name__)
@@ -70,25 +70,30 @@ def _enroll_limit() -> str:
            description="No token: the council's enrollment key goes in the body. The agent's asset is the "
                        "council's asset with that host name (and, when both are known, the same serial "
                        "number), or a new one. A machine enrolled again gets a new agent and its previous "
-                       "agent is revoked. The token is shown once; only its hash is stored.")
+                       "agent is revoked; but if the previous agent is alive (reporting), the new one is "
+                       "`pending` until a staff member approves it (`POST /agents/{id}/approve`), and the old "
+                       "one keeps working. The token is shown once; only its hash is stored.")
 def enroll(body: agent_protocol.EnrollIn):
     agent, token = ingest.enroll(body, remote_addr=request.remote_addr or "")
     return {"agent_id": agent.id, "token": token, "asset_id": agent.asset_id,
-            "report_interval_seconds": agent.report_interval_seconds}
+            "report_interval_seconds": agent.report_interval_seconds,
+            "status": "pending" if agent.pending else "enrolled"}
 
 
 @bp.post("/agents/report")
 @agent_only
 @_body_limit
 @operation("Send a report", body=agent_protocol.ReportIn, response=agent_protocol.ReportAccepted, status=202, tags=["agents"],
-           errors=(401, 413, 503),
+           errors=(401, 403, 413, 429, 503),
            description="With the agent token. Updates the asset's inventory facts (never blanking a field the "
                        "agent does not know) and the built-in checks: cpu, memory, one per disk mount, offline. "
                        "A report already received (same `report_id`) is answered 202 again and changes nothing; "
                        "a late report joins the history without overwriting newer facts or states. Revoked "
-                       "token: 401. Body over 256 KiB: 413. With a broker configured, the report is queued durably "
-                       "before the 202, and a broker that cannot take it gives 503 `unavailable` with "
-                       "Retry-After.")
+                       "token: 401. Body over 256 KiB: 413. Enrollment awaiting approval: 403 `enrollment_pending`. A "
+                       "fresh report sooner than a quarter of the interval after the previous one: 429 with "
+                       "`Retry-After` (spooled reports replayed after an outage are not held up). With a broker "
+                       "configured, the report is queued durably before the 202, and a broker that cannot take it "
+                       "gives 503 `unavailable` with Retry-After.")
 def report(body: agent_protocol.ReportIn):
     queue = current_app.extensions.get("councildesk_report_queue")
     if queue is not None:
@@ -104,7 +109,8 @@ class AgentOut(OutModel):
     hostname: str
     os: str
     version: str
-    status: str = Field(description="online, offline, waiting (never reported) or revoked")
+    status: str = Field(description="online, offline, waiting (never reported), pending (enrollment awaiting "
+                                    "approval) or revoked")
     report_interval_seconds: int
     enrolled_at: dt.datetime
     last_report_at: dt.datetime | None
@@ -152,6 +158,24 @@ def get_agent(agent_id: int):
 def revoke_agent(agent_id: int):
     agent = agents.revoke_agent(agents.get_agent(agent_id), actor=_actor())
     return _agent_out(agent, utcnow())
+
+
+@bp.post("/agents/<int:agent_id>/approve")
+@allow(*STAFF)
+@operation("Approve a pending enrollment", response=AgentOut, tags=["agents"], errors=(409,),
+           description="The machine's previous agent is revoked and this one takes over the asset's checks. "
+                       "409 `not_pending` when it is not waiting for a decision.")
+def approve_agent(agent_id: int):
+    return _agent_out(enrollment_approval.approve(agents.get_agent(agent_id), actor=_actor()), utcnow())
+
+
+@bp.post("/agents/<int:agent_id>/refuse")
+@allow(*STAFF)
+@operation("Refuse a pending enrollment", response=AgentOut, tags=["agents"], errors=(409,),
+           description="Its token is revoked; the machine's agent in place goes on. 409 `not_pending` when it "
+                       "is not waiting for a decision.")
+def refuse_agent(agent_id: int):
+    return _agent_out(enrollment_approval.refuse(agents.get_agent(agent_id), actor=_actor()), utcnow())
 
 
 class EnrollmentKeyOut(BaseModel):

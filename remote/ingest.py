@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -29,27 +30,29 @@ from core.errors import ValidationFailed
 from extensions import db
 from inventory import services as inventory
 from inventory.models import Asset
-from remote import alerts
+from remote import alerts, enrollment_approval
+from remote.agent_checks import agent_check as _agent_check
+from remote.agent_checks import apply_facts as _apply_facts
+from remote.agent_checks import attach_agent
 from remote.agent_protocol import (
     AgentBusy,
     AgentRevoked,
     EnrollIn,
+    EnrollmentPending,
     EnrollmentRefused,
     InventoryIn,
     MetricsIn,
     ReportAccepted,
     ReportIn,
+    ReportTooSoon,
 )
-from remote.agents import ALWAYS_ON_KINDS, AgentPrincipal, council_for_enrollment_key, new_agent_token, revoke_agent
-from remote.check_config import check_key, check_unit
+from remote.agents import AgentPrincipal, council_for_enrollment_key, new_agent_token, revoke_agent
+from remote.check_config import check_key
 from remote.judging import METRIC_THRESHOLDS, Thresholds, evaluate_metric, limit_new_disks
 from remote.models import Agent, AgentReport, Check, Result
 from remote.state_machine import Observation, apply_result
 
 # --- shared helpers -------------------------------------------------------------------------
-
-FACT_FIELDS = ("hostname", "os", "serial", "manufacturer", "model", "ip_address")
-
 
 def _interval() -> int:
     return int(current_app.config["REMOTE_AGENT_REPORT_INTERVAL"])
@@ -75,33 +78,8 @@ def _clean_facts(inv: InventoryIn, hostname: str | None = None, os_name: str | N
     return out
 
 
-def _apply_facts(asset: Asset, facts: dict, agent_id: int) -> None:
-    before = audit.snapshot(asset, FACT_FIELDS)
-    for name, value in facts.items():
-        if getattr(asset, name) != value:
-            setattr(asset, name, value)
-    changes = audit.diff(before, audit.snapshot(asset, FACT_FIELDS))
-    if changes:
-        entry = audit.record("update", object_type="asset", object_id=asset.id, actor=None,
-                             label=f"{asset.tag} · {asset.name}", council_id=asset.council_id, changes=changes)
-        entry.actor_label = f"agent {agent_id}"
-
-
 def _facts_hash(facts: dict) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def default_offline_severity(asset: Asset) -> str:
-    return "critical" if asset.kind in ALWAYS_ON_KINDS else "warning"
-
-
-def _agent_check(asset: Asset, agent_id: int, kind: str, params: dict | None = None) -> Check:
-    params = params or {}
-    check = Check(council_id=asset.council_id, asset_id=asset.id, agent_id=agent_id, source="agent", kind=kind,
-                  key=check_key("agent", kind, params), params=params, enabled=True,
-                  unit=check_unit("agent", kind), summary_params={})
-    db.session.add(check)
-    return check
 
 
 # --- enrollment -----------------------------------------------------------------------------
@@ -138,10 +116,6 @@ def enroll(body: EnrollIn, *, remote_addr: str = "", now: dt.datetime | None = N
     if asset is None:
         values = {"kind": _guess_kind(body), "name": facts["hostname"][:200], "status": "in_use", **facts}
         asset = inventory.create_asset(council, values, actor=None, commit=False)
-    for old in db.session.scalars(select(Agent).where(Agent.asset_id == asset.id, Agent.revoked_at.is_(None))):
-        # The machine was enrolled again (reinstalled, or `enroll --force`): one agent per asset,
-        # or two would report the same checks.
-        revoke_agent(old, actor=None, commit=False)
     interval = _interval()
     agent = Agent(council_id=council.id, asset_id=asset.id, token_hash="", hostname=hostname[:255],
                   os=(body.os or body.inventory.os or "")[:255], version="", report_interval_seconds=interval,
@@ -150,19 +124,16 @@ def enroll(body: EnrollIn, *, remote_addr: str = "", now: dt.datetime | None = N
     db.session.add(agent)
     db.session.flush()
     token, agent.token_hash = new_agent_token(agent.id)
-    if matched:
-        _apply_facts(asset, facts, agent.id)
-    existing = {c.key: c for c in db.session.scalars(
-        select(Check).where(Check.asset_id == asset.id, Check.source == "agent"))}
-    for check in existing.values():
-        # The machine's history continues under the new agent.
-        check.agent_id = agent.id
-        if check.kind != "disk":
-            check.enabled = True
-    for kind in ("cpu", "memory", "offline"):
-        if f"agent:{kind}" not in existing:
-            params = {"severity": default_offline_severity(asset)} if kind == "offline" else {}
-            _agent_check(asset, agent.id, kind, params)
+    if matched and enrollment_approval.alive_agent(asset.id, now) is not None:
+        # The machine's agent is alive: a person decides (remote.enrollment_approval).
+        enrollment_approval.hold(agent, asset, facts, now)
+    else:
+        for old in db.session.scalars(select(Agent).where(Agent.asset_id == asset.id, Agent.id != agent.id,
+                                                          Agent.revoked_at.is_(None))):
+            # The machine was enrolled again (reinstalled, or `enroll --force`) and its old
+            # agent is silent: one agent per asset, or two would report the same checks.
+            revoke_agent(old, actor=None, commit=False)
+        attach_agent(agent, asset, facts, matched=matched)
     audit.record("agent_enroll", object_type="asset", object_id=asset.id, actor=None,
                  label=f"{asset.tag} · {asset.name}", council_id=council.id,
                  changes={"agent": [None, agent.id], "hostname": [None, hostname[:200]]})
@@ -216,7 +187,8 @@ _CLAIM = AgentReport.__table__.insert().values(
 _AGENT_STATE = select(_agents.c.asset_id, _agents.c.revoked_at, _agents.c.facts_hash, _agents.c.facts_collected_at,
                       _agents.c.last_report_at, _agents.c.last_collected_at, _agents.c.spool_dropped,
                       _agents.c.spool_rejected, _agents.c.clock_offset_seconds, _agents.c.report_interval_seconds,
-                      _agents.c.version, _agents.c.reports_received).where(_agents.c.id == bindparam("b_agent"))
+                      _agents.c.version, _agents.c.reports_received, _agents.c.last_fresh_report_at,
+                      _agents.c.pending_at).where(_agents.c.id == bindparam("b_agent"))
 # Conditional on nothing having changed since the read (see ingest_report); a revocation in
 # between also makes it miss, and the next read says so.
 _AGENT_UPDATE = (update(_agents).where(_agents.c.id == bindparam("b_agent"),
@@ -227,7 +199,9 @@ _AGENT_UPDATE = (update(_agents).where(_agents.c.id == bindparam("b_agent"),
     last_collected_at=bindparam("b_last_collected"), version=bindparam("b_version"),
     spool_depth=bindparam("b_depth"), spool_dropped=bindparam("b_dropped"), spool_rejected=bindparam("b_rejected"),
     clock_offset_seconds=bindparam("b_offset"), facts_collected_at=bindparam("b_facts_at"),
-    facts_hash=bindparam("b_facts_hash")))
+    facts_hash=bindparam("b_facts_hash"), last_fresh_report_at=bindparam("b_fresh_at")))
+_CLAIMED = select(AgentReport.__table__.c.id).where(AgentReport.__table__.c.agent_id == bindparam("b_agent"),
+                                                    AgentReport.__table__.c.report_id == bindparam("b_report"))
 # `updated_at` kept as it is: it means "a person or the agent changed a fact", and a report
 # that only proves the machine is alive must not move it.
 _LAST_SEEN = (update(_assets).where(_assets.c.id == bindparam("b_asset"),
@@ -316,6 +290,10 @@ def ingest_report(principal: AgentPrincipal, report: ReportIn, *, now: dt.dateti
     raise AgentBusy()
 
 
+def read_agent(conn, agent_id: int):
+    return conn.execute(_AGENT_STATE, {"b_agent": agent_id}).first()
+
+
 def read_state(conn, agent_id: int):
     agent = conn.execute(_AGENT_STATE, {"b_agent": agent_id}).first()
     rows = {r.key: r for r in conn.execute(_CHECK_STATE, {"b_asset": agent.asset_id})} if agent else {}
@@ -329,6 +307,9 @@ def _ingest_once(principal, prepared: Prepared):
     if agent is None or agent.revoked_at is not None:
         db.session.rollback()
         raise AgentRevoked()
+    gate = admit(conn, agent, principal.id, prepared)
+    if gate is not None:
+        return gate
     plan = judge_report(principal.id, principal.council_id, agent, rows, prepared)
     if conn.dialect.name == "sqlite":
         # The read ends here; the write transaction (BEGIN IMMEDIATE, SQLite's one write lock)
@@ -360,6 +341,33 @@ def _ingest_once(principal, prepared: Prepared):
     return ReportAccepted(status="accepted", report_interval_seconds=prepared.interval)
 
 
+def admit(conn, agent, agent_id: int, prepared: Prepared) -> ReportAccepted | None:
+    """The gate a report passes before it is taken, on the direct path and before the queue
+    alike: an enrolment awaiting approval is refused (403), a fresh report too soon after the
+    last one waits (429 with Retry-After), except the retry of a report already taken, which
+    is a duplicate (returned). None: take it."""
+    if agent.pending_at is not None:
+        db.session.rollback()
+        raise EnrollmentPending(prepared.interval)
+    wait = _too_soon(_fresh_of(agent, prepared), agent, prepared.received, prepared.collected, prepared.interval)
+    if wait <= 0:
+        return None
+    # Read only here, off the hot path.
+    seen = conn.execute(_CLAIMED, {"b_agent": agent_id, "b_report": prepared.report_id}).first()
+    db.session.rollback()
+    if seen is not None:
+        return ReportAccepted(status="duplicate", report_interval_seconds=prepared.interval)
+    raise ReportTooSoon(math.ceil(wait))
+
+
+def _fresh_of(agent, prepared: Prepared) -> bool:
+    info = prepared.report.agent
+    live = info is not None and (info.spool_depth == 0 or prepared.offset > 0)
+    known = agent.clock_offset_seconds if agent.clock_offset_seconds is not None else (
+        prepared.offset if live else 0)
+    return _is_fresh(prepared.offset, known, prepared.interval)
+
+
 def claim_values(council_id: int, agent_id: int, prepared: Prepared) -> dict:
     return {"b_council": council_id, "b_agent": agent_id, "b_report": prepared.report_id,
             "b_collected": prepared.collected, "b_received": prepared.received}
@@ -375,6 +383,7 @@ def judge_report(agent_id: int, council_id: int, agent, rows: dict, prepared: Pr
         facts_at = collected
         if prepared.digest != facts_hash:
             facts_hash, facts_news = prepared.digest, True
+    fresh = _fresh_of(agent, prepared)
     live = info is not None and (info.spool_depth == 0 or offset > 0)
     agent_values = {
         "b_agent": agent_id, "b_seen": agent.reports_received, "b_previous": agent.report_interval_seconds,
@@ -386,7 +395,8 @@ def judge_report(agent_id: int, council_id: int, agent, rows: dict, prepared: Pr
         "b_dropped": max(agent.spool_dropped, info.spool_dropped if info is not None else 0),
         "b_rejected": max(agent.spool_rejected, info.spool_rejected if info is not None else 0),
         "b_offset": offset if live else agent.clock_offset_seconds,
-        "b_facts_at": facts_at, "b_facts_hash": facts_hash}
+        "b_facts_at": facts_at, "b_facts_hash": facts_hash,
+        "b_fresh_at": received if fresh else agent.last_fresh_report_at}
     observations = _observations(report.metrics, {k: (r.warning, r.critical) for k, r in rows.items()})
     results, fast, slow, new = [], [], [], []
     disk_cap = current_app.config["REMOTE_AGENT_MAX_DISK_CHECKS"]
@@ -444,6 +454,33 @@ def apply_rare(agent_id: int, council_id: int, plan: Plan, prepared: Prepared) -
 def apply_slow(plan: Plan) -> None:
     for check_id, obs, at, store in plan.slow:
         apply_result(db.session.get(Check, check_id), obs, at, store=store)
+
+
+def _is_fresh(offset: int, known_offset: int | None, interval: int) -> bool:
+    """A report collected less than half an interval before it arrived (on the server's clock,
+    correcting by the agent's known clock offset) is fresh; an older one comes from the spool,
+    replayed after an outage, and is never throttled: the agent collects once per interval,
+    so a backlog is bounded by time, not by how fast it is sent."""
+    age = (known_offset or 0) - offset
+    return age < interval / 2
+
+
+def _too_soon(fresh: bool, agent, received: dt.datetime, collected: dt.datetime, interval: int) -> float:
+    """Seconds to wait before this report would be taken (0: take it now).
+
+    A fresh report is judged by arrivals: a quarter of the interval after the last fresh one.
+    A spooled one is judged by its place in the series: a replay brings reports collected an
+    interval apart, so one that would move the agent's series forward by less than a quarter
+    of the interval was not collected by the agent's schedule (a forged "old" report)."""
+    quarter = interval / 4
+    if fresh:
+        if agent.last_fresh_report_at is None:
+            return 0
+        return min(quarter, quarter - (received - agent.last_fresh_report_at).total_seconds())
+    last = agent.last_collected_at
+    if last is not None and last < collected < last + dt.timedelta(seconds=quarter):
+        return quarter
+    return 0
 
 
 def _result_row(council_id: int, check_id: int, at: dt.datetime, obs: Observation) -> dict:

@@ -104,8 +104,20 @@ class Agent(CouncilOwned, db.Model):
     clock_offset_seconds: Mapped[int | None] = mapped_column(Integer)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # When the last *fresh* report arrived (server clock): the report frequency is judged on
+    # arrivals of fresh reports, so a spool replayed after an outage is never throttled.
+    last_fresh_report_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set while this agent's enrollment waits for a person's approval: its host name belongs
+    # to an asset whose agent is alive, and a leaked council key must not take that over.
+    # `pending_facts` are the machine's facts as it described itself, shown on the agents page.
+    pending_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    pending_facts: Mapped[dict | None] = mapped_column(JSONType)
 
     asset: Mapped[Asset] = relationship("Asset", lazy="joined", innerjoin=True)
+
+    @property
+    def pending(self) -> bool:
+        return self.pending_at is not None and self.revoked_at is None
 
     @property
     def active(self) -> bool:

@@ -22,7 +22,17 @@ from core.ui import apply_errors, ui_page
 from extensions import db
 from inventory import services as inventory
 from inventory.models import Asset
-from remote import alerts, charts, check_config, crypto, health, hostkey_approval, scheduler, texts
+from remote import (
+    alerts,
+    charts,
+    check_config,
+    crypto,
+    enrollment_approval,
+    health,
+    hostkey_approval,
+    scheduler,
+    texts,
+)
 from remote.agents import (
     agent_status,
     agents_query,
@@ -353,10 +363,44 @@ def agents():
                                  status=None if status == "all" else status)
     page = ui_page(stmt, [Agent.id], descending=True, limit=50)
     now = utcnow()
+    # Re-enrollments waiting for a decision come first, whatever the filter: they hold an agent back.
+    pending = db.session.scalars(enrollment_approval.pending_query(council.id if council else None).limit(50)).all()
     return render_template("remote/agents.html", page=page, council=council, status=status, now=now,
                            statuses={a.id: agent_status(a, now) for a in page.items},
                            councils=db.session.scalars(select(Council).order_by(Council.name)).all(),
-                           confirm=ConfirmForm())
+                           confirm=ConfirmForm(), pending=pending,
+                           replaces=enrollment_approval.current_agents([a.asset_id for a in pending]))
+
+
+@bp.post("/health/agents/<int:agent_id>/approve")
+@allow(*STAFF)
+def agent_approve(agent_id: int):
+    agent = get_agent(agent_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            enrollment_approval.approve(agent, actor=_actor())
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc.message), "danger")
+        else:
+            flash(_("Agent %(id)s approved: it now reports for %(asset)s, and the previous agent was revoked.",
+                    id=agent.id, asset=agent.asset.name), "success")
+    return redirect(url_for("remote.agents"))
+
+
+@bp.post("/health/agents/<int:agent_id>/refuse")
+@allow(*STAFF)
+def agent_refuse(agent_id: int):
+    agent = get_agent(agent_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            enrollment_approval.refuse(agent, actor=_actor())
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc.message), "danger")
+        else:
+            flash(_("Enrollment of agent %(id)s refused: its token no longer works.", id=agent.id), "success")
+    return redirect(url_for("remote.agents"))
 
 
 @bp.post("/health/agents/<int:agent_id>/revoke")

@@ -15,8 +15,9 @@ from flask_babel import lazy_gettext as _l
 
 from core.db import utcnow
 from core.errors import DomainError
-from remote.agent_protocol import ReportAccepted, ReportIn
-from remote.ingest import prepare_report
+from extensions import db
+from remote.agent_protocol import AgentRevoked, ReportAccepted, ReportIn
+from remote.ingest import admit, prepare_report, read_agent
 from scale.broker import BrokerUnavailable, publish_report
 
 
@@ -40,6 +41,17 @@ def queue_report(principal, report: ReportIn) -> ReportAccepted:
     app = current_app._get_current_object()
     received = utcnow()
     prepared = prepare_report(report, received)
+    # The same gate as the direct path (enrolment awaiting approval, too frequent), read here
+    # so the agent hears it now; the writer judges the rest. (Its "last fresh report" moves
+    # when the writer stores a report, so a burst faster than the writer can slip a few by.)
+    agent = read_agent(db.session.connection(), principal.id)
+    if agent is None or agent.revoked_at is not None:
+        db.session.rollback()
+        raise AgentRevoked()
+    gate = admit(db.session.connection(), agent, principal.id, prepared)
+    db.session.rollback()
+    if gate is not None:
+        return gate
     try:
         publish_report(app, report_message(principal, report, received))
     except BrokerUnavailable as exc:

@@ -231,6 +231,14 @@ def cmd_enroll(args: argparse.Namespace, config_path: str) -> int:
         f"enrolled as agent {config.agent_id} (asset {config.asset_id}), reporting every "
         f"{config.report_interval_seconds} s; config written to {config_path}"
     )
+    data = response.json()
+    if isinstance(data, dict) and data.get("status") == "pending":
+        # Another agent reports for this host name: the office must approve this one. The
+        # agent may run meanwhile; its reports wait in the spool until then.
+        print(
+            "this enrollment is waiting for the office's approval (another agent reports for "
+            "this host name); reports are kept and sent once it is approved"
+        )
     return EXIT_OK
 
 

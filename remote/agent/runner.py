@@ -228,6 +228,13 @@ class Agent:
             outcome = _classify(response)
         if outcome == DELIVERED:
             self._adopt_interval(response)
+        elif outcome == RETRY and _pending(response):
+            # Enrolled with the host name of a machine whose agent is alive: the office must
+            # approve this one first. Reports stay in the spool and go once it has.
+            log.warning(
+                "the enrollment is waiting for the office's approval; reports are kept in the "
+                "spool and sent once it is approved"
+            )
         elif outcome == RETRY and (response.status < 500 and response.status not in (408, 429)):
             log.error(
                 "server answered %s for %s: check the server URL in %s",
@@ -448,6 +455,14 @@ class Agent:
                     log.debug("report delivered")
         log.info("stopping (%s)", self.stop.signal_name or "requested")
         return EXIT_OK
+
+
+def _pending(response: Response) -> bool:
+    if response.status != 403:
+        return False
+    data = response.json()
+    error = data.get("error") if isinstance(data, dict) else None
+    return isinstance(error, dict) and error.get("code") == "enrollment_pending"
 
 
 def _classify(response: Response) -> str:

@@ -276,6 +276,9 @@ class TicketAlertEvent(db.Model):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(12))
     handled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The alert's key: an alert grouped into another alert's ticket (one ticket per asset
+    # while it is open) finds that ticket again through its earlier events.
+    alert_key: Mapped[str | None] = mapped_column(String(60), index=True)
 
 
 class TicketSearch(CouncilOwned, db.Model):

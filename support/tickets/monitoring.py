@@ -61,6 +61,7 @@ def _texts(event, council, asset) -> dict:
                           if event.reason == "check_disabled"
                           else _("Back to normal: %(summary)s.", summary=summary)),
             "resolved": _("Solved by itself: the monitoring shows the equipment healthy again."),
+            "also": _("Also critical: %(check)s: %(summary)s.", check=label, summary=summary),
         }
 
 
@@ -88,7 +89,7 @@ def handle_alert(event) -> None:
     now = utcnow()
     with unrestricted(), write_transaction():
         claimed = insert_ignoring(TicketAlertEvent, {"event_id": event.event_id, "kind": event.kind[:12],
-                                                     "handled_at": now}, ["event_id"],
+                                                     "handled_at": now, "alert_key": event.key[:60]}, ["event_id"],
                                   returning=TicketAlertEvent.event_id)
         if claimed is None:
             return  # handled before: a redelivery
@@ -98,6 +99,16 @@ def handle_alert(event) -> None:
         asset = db.session.scalar(select(Asset).where(Asset.id == event.asset_id))
         texts = _texts(event, council, asset)
         ticket = db.session.scalar(select(Ticket).where(Ticket.open_monitoring_key == event.key))
+        if ticket is None:
+            ticket = _grouped_into(event.key)
+        grouped = False
+        if event.kind in ("opened", "repeated") and ticket is None and asset is not None:
+            # A burst on one asset (a full disk array, a dying server) is one problem for the
+            # office: while a monitoring ticket of the asset is open, a new alert is a line on it.
+            group = _open_ticket_of(asset.id, council.id)
+            if group is not None:
+                services.add_comment(group, texts["also"], internal=False, actor=None, now=now, commit=False)
+                ticket, grouped = group, True
 
         if event.kind in ("opened", "repeated") and ticket is None:
             previous = db.session.scalar(select(Ticket).where(Ticket.monitoring_key == event.key)
@@ -108,11 +119,11 @@ def handle_alert(event) -> None:
                 ticket = previous
             else:
                 ticket = _open(council, asset, event, texts, previous, now)
-        elif event.kind in ("opened", "repeated"):
+        elif event.kind in ("opened", "repeated") and not grouped:
             services.add_comment(ticket, texts["repeated"], internal=False, actor=None, now=now, commit=False)
         elif event.kind == "recovered" and ticket is not None:
             services.add_comment(ticket, texts["recovered"], internal=False, actor=None, now=now, commit=False)
-            if event.reason == "ok" and not _touched_by_a_person(ticket):
+            if event.reason == "ok" and not _touched_by_a_person(ticket) and not _other_alerts_open(ticket):
                 # The one move outside the workflow, and only the system makes it: the ticket is
                 # still new (a person taking it would have touched it) and its cause is gone.
                 services.add_comment(ticket, texts["resolved"], internal=False, actor=None, now=now, commit=False)
@@ -123,6 +134,33 @@ def handle_alert(event) -> None:
             row = db.session.get(TicketAlertEvent, event.event_id)
             row.ticket_id = ticket.id
     log.info("alert event %s (%s %s) handled", event.event_id, event.kind, event.key)
+
+
+_CLOSED = ("resolved", "closed")
+
+
+def _grouped_into(key: str):
+    """The open ticket an alert was grouped into (it has no ticket of its own)."""
+    return db.session.scalar(
+        select(Ticket).join(TicketAlertEvent, TicketAlertEvent.ticket_id == Ticket.id)
+        .where(TicketAlertEvent.alert_key == key, Ticket.status.not_in(_CLOSED))
+        .order_by(TicketAlertEvent.event_id.desc()).limit(1))
+
+
+def _open_ticket_of(asset_id: int, council_id: int):
+    return db.session.scalar(select(Ticket).where(
+        Ticket.asset_id == asset_id, Ticket.council_id == council_id, Ticket.channel == "monitoring",
+        Ticket.open_monitoring_key.is_not(None), Ticket.status.not_in(_CLOSED)).order_by(Ticket.id).limit(1))
+
+
+def _other_alerts_open(ticket) -> bool:
+    """A grouped ticket is solved by itself only once every alert of its asset is closed."""
+    from remote.models import Alert
+
+    if ticket.asset_id is None:
+        return False
+    return db.session.scalar(select(Alert.id).where(Alert.asset_id == ticket.asset_id,
+                                                    Alert.closed_at.is_(None)).limit(1)) is not None
 
 
 def _open(council, asset, event, texts: dict, previous, now: dt.datetime):

@@ -65,7 +65,7 @@ def _excerpt(text: str) -> str:
 def _send(users, kind: str, params: dict, ticket, *, mail: bool = True) -> None:
     with unrestricted():
         notify.notify_users([u for u in users if u is not None], kind, params, link=_link(ticket), send_mail=mail,
-                            council_id=ticket.council_id)
+                            council_id=ticket.council_id, group=f"ticket:{ticket.id}")
 
 
 def _requester(ticket) -> User | None:

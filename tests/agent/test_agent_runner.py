@@ -198,3 +198,27 @@ def test_spool_overflow_drops_the_oldest_and_tells_the_server(stub: StubServer, 
     assert _marks(stub) == ["r4", "r5", "new"]
     assert stub.state.reports[-1]["agent"]["spool_dropped"] == 2
     assert agent.spool is not None and agent.spool.stats()["dropped"] == 3
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, "too_many_requests"), (403, "enrollment_pending")])
+def test_429_and_a_pending_enrollment_keep_the_report_and_wait_retry_after(
+    stub: StubServer, tmp_path: Path, status: int, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's report-frequency rule (429) and a re-enrollment waiting for approval (403
+    `enrollment_pending`) both carry Retry-After: the report stays in the spool, the next
+    attempt waits at least that long, and it goes when the server takes it."""
+    stub.state.report_override = lambda _r: (status, {"error": {"code": code, "message": "later"}},
+                                             {"Retry-After": "40"})
+    agent = _agent(stub, tmp_path)
+    caplog.set_level("WARNING", logger="councildesk.agent")
+    outcome, response, reason = agent.deliver(_marked(agent, "first"), attempt=True)
+    assert outcome == RETRY and response is not None and response.retry_after == 40.0
+    assert agent.spool is not None and agent.spool.depth() == 1
+    assert agent._record_failure(response, reason) >= 40.0
+    if code == "enrollment_pending":
+        assert "waiting for the office's approval" in caplog.text
+    assert "check the server URL" not in caplog.text
+    stub.state.report_override = lambda _r: None
+    outcome, _response, _reason = agent.deliver(None, attempt=True)
+    assert outcome == DELIVERED
+    assert _marks(stub) == ["first"] and agent.spool.depth() == 0

@@ -28,7 +28,8 @@ def test_enroll_creates_the_asset_and_answers_the_contract(app, db, world, enrol
         "inventory": report_body()["inventory"]})
     assert resp.status_code == 201, resp.get_data(as_text=True)
     body = resp.get_json()
-    assert set(body) == {"agent_id", "token", "asset_id", "report_interval_seconds"}
+    assert set(body) == {"agent_id", "token", "asset_id", "report_interval_seconds", "status"}
+    assert body["status"] == "enrolled"
     assert body["report_interval_seconds"] == 300
     asset = db.session.get(Asset, body["asset_id"])
     assert asset.council_id == world.council_a.id
@@ -71,6 +72,11 @@ def test_enrolling_again_revokes_the_previous_agent_and_keeps_the_checks(app, db
 
     first = enroll()
     assert first.report().status_code == 202
+    # Silent since yesterday (reinstalled): replaced at once. A live agent's machine waits for
+    # approval instead (tests/abuse/test_reenrollment.py).
+    row = db.session.get(Agent, first.agent_id)
+    row.last_report_at -= dt.timedelta(days=1)
+    db.session.commit()
     second = enroll()
     assert second.asset_id == first.asset_id
     assert first.report().status_code == 401

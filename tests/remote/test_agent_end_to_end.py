@@ -63,10 +63,13 @@ def _wait(condition, timeout: float, what: str):
 
 
 @pytest.mark.slow
-def test_real_agent_survives_an_outage_and_replays_in_order(app, db, world, enrollment_key, tmp_path):
+def test_real_agent_survives_an_outage_and_replays_in_order(app, db, world, enrollment_key, tmp_path, monkeypatch):
     from inventory.models import Asset
     from remote.models import Agent, AgentReport, Check, Result
 
+    # The agent reports every second: so does the server expect it to (the report-frequency
+    # rule answers 429 to fresh reports closer than a quarter of the interval).
+    monkeypatch.setitem(app.config, "REMOTE_AGENT_REPORT_INTERVAL", 1)
     server = RestartableServer(app, free_port()).start()
     config = tmp_path / "agent" / "agent.json"
     process = None

@@ -59,14 +59,21 @@ def test_new_ticket_reply_and_status_mails_in_each_recipients_language(mail_app,
     assert _subject(en) == f"New ticket [{ref}] from Mura: La impressora no imprimeix"
     assert not smtp_sink.to(world.clerk_a.email) and not smtp_sink.to(world.manager.email)
 
+    # Each step is mailed before the next (the outbox sends every minute; events closer than
+    # that coalesce into one mail per recipient: test_coalescing in tests/abuse).
     # The technician takes it: the clerk is told, in Catalan and everyday words.
     services.change_ticket(ticket, {"assignee_id": world.technician.id}, actor=world.technician)
+    mail.send_pending()
     # An internal note: nothing for the council.
     services.add_comment(ticket, SECRET, internal=True, actor=world.technician)
+    mail.send_pending()
     # A public reply (it also starts the work, which is not announced separately).
     services.add_comment(ticket, "Hi passem demà a les 9.", internal=False, actor=world.technician)
+    mail.send_pending()
     services.change_ticket(ticket, {"status": "waiting_council"}, actor=world.technician)
+    mail.send_pending()
     services.add_comment(ticket, "D'acord, us esperem.", internal=False, actor=world.clerk_a)
+    mail.send_pending()
     services.change_ticket(ticket, {"status": "resolved"}, actor=world.technician)
     mail.send_pending()
 
