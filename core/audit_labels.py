@@ -13,6 +13,8 @@ page that fails on an old row would hide exactly what they came for.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -203,12 +205,19 @@ def format_value(object_type: str, name: str, value) -> str:
             return KINDS.get(spec, plain)(value)
         if isinstance(spec, Mapping):
             return _coded(spec, value)
-        result = spec(value)
-        if isinstance(result, Mapping):  # a function returning the code → label map
-            return _coded(result, value)
-        return str(result)
+        if _takes_no_argument(spec):  # a function returning the code → label map
+            return _coded(spec(), value)
+        return str(spec(value))
     except Exception:  # an odd old row must not take the page down (see the docstring)
         return plain(value)
+
+
+@functools.cache
+def _takes_no_argument(function) -> bool:
+    try:
+        return not inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _coded(labels: Mapping, value) -> str:
