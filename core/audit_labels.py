@@ -18,6 +18,7 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
@@ -154,7 +155,12 @@ def format_a_datetime(value) -> str:
 
 
 def format_number(value) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, str):  # a Decimal is logged as its text ("29.40")
+        try:
+            value = Decimal(value)
+        except InvalidOperation:
+            return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return format_decimal(value)
     return plain(value)
 
@@ -238,10 +244,17 @@ def change_rows(object_type: str, changes) -> list[ChangeRow]:
     """The rows of an entry's changes: {field: [before, after]} or {field: value}."""
     if not isinstance(changes, Mapping):
         return [ChangeRow("", None, plain(changes))] if changes else []
+    pairs = {name: isinstance(v, list | tuple) and len(v) == 2 and not _is_list_of_records(v)
+             for name, v in changes.items()}
+    # A creation logs [None, value] for every field: its values alone read better than a
+    # column of "— →".
+    created = all(pairs.values()) and all(changes[name][0] is None for name in changes)
     rows = []
     for name, value in changes.items():
         label = field_label(object_type, name)
-        if isinstance(value, list | tuple) and len(value) == 2 and not _is_list_of_records(value):
+        if created:
+            rows.append(ChangeRow(label, None, format_value(object_type, name, value[1])))
+        elif pairs[name]:
             rows.append(ChangeRow(label, format_value(object_type, name, value[0]),
                                   format_value(object_type, name, value[1])))
         else:

@@ -90,6 +90,14 @@ def test_codes_named_by_the_domains_label_functions(app, lang):
     assert not re.search(r"\b(new|resolved|high)\b", shown) or lang == "en"
 
 
+def test_a_creation_shows_its_values_alone_and_decimals_read_localised(app):
+    with app.test_request_context(), force_locale("ca"):
+        created = audit_labels.change_rows("council", {"name": [None, "Mura"], "area_km2": [None, "29.40"]})
+        changed = audit_labels.change_rows("council", {"name": ["Mura", "Múra"], "area_km2": ["29.40", None]})
+    assert [(r.before, r.after) for r in created] == [(None, "Mura"), (None, "29,4")]
+    assert [(r.before, r.after) for r in changed] == [("Mura", "Múra"), ("29,4", "—")]
+
+
 def test_english_rows_read_as_words(app):
     with app.test_request_context():
         rows = _render("council_service", {"status": ["planned", "live"], "wave": [None, "pilot"]}, "en")
