@@ -71,6 +71,9 @@ for conf in /etc/apt/apt.conf.d/*; do
 done
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 
+# The chroot's / as a mount point of its own, as / always is on a real machine (the agent's
+# disk collector, and its test, look for the filesystem mounted at /).
+mount_in "$ROOT" --bind "$ROOT"
 mount_in "$ROOT/proc" -t proc proc
 mount_in "$ROOT/sys" -t sysfs sysfs
 mount_in "$ROOT/dev" --bind /dev
