@@ -129,7 +129,8 @@ def test_changed_key_raises_the_alert_and_runs_nothing(fast_ssh, db, world, sshd
     assert checks["host_key"].state == "critical" and checks["host_key"].summary_key == "host_key_changed"
     assert checks["host_key"].summary_params["pinned"] == old.fingerprint
     assert checks["disk"].state == "unknown"
-    assert [e.kind for e in recorder.events] == ["opened"] and recorder.events[0].check == "host_key"
+    # Only the host key's events: on a loaded machine a slow sshd can add a timeout of its own.
+    assert [e.kind for e in recorder.events if e.check == "host_key"] == ["opened"]
     # The admins are told, by mail too.
     assert db.session.scalar(select(func.count()).select_from(OutboxMail).where(
         OutboxMail.kind == "remote.host_key_changed", OutboxMail.to_address == world.admin.email)) == 1
@@ -147,7 +148,7 @@ def test_changed_key_raises_the_alert_and_runs_nothing(fast_ssh, db, world, sshd
     assert db.session.get(HostKey, row.id).status == "replaced"
     assert _round()["ok"] == 1
     assert _checks(db, asset)["host_key"].state == "ok"
-    assert [e.kind for e in recorder.events] == ["opened", "recovered"]
+    assert [e.kind for e in recorder.events if e.check == "host_key"] == ["opened", "recovered"]
     assert "df -P -k" in sshd.exec_log_text()
 
 

@@ -47,7 +47,7 @@ def test_clerk_books_and_technician_logs_from_the_day_plan(app, db, world, clien
     tech = client_for(world.technician)
     plan = tech.get("/day-plan?day=2027-01-14").get_data(as_text=True)
     assert "Mura" in plan and "Scanner broken" in plan and "Bring a cable" in plan
-    resp = tech.post(f"/day-plan/{visit.id}/log", data={f"v{visit.id}-duration": "1:15", f"v{visit.id}-travel": "30",
+    resp = tech.post(f"/day-plan/{visit.id}/log", data={f"v{visit.id}-duration": "1:15", f"v{visit.id}-travel": "30 min",
                                                         f"v{visit.id}-description": "Scanner replaced"})
     assert resp.status_code == 302
     (entry,) = db.session.scalars(select(TimeEntry))
