@@ -62,6 +62,16 @@ def register_object(object_type: str | None, label=None, *, fields: Mapping[str,
     target.formats.update(formats or {})
 
 
+def choices(kind: str) -> list[tuple[str, str]]:
+    """(code, label) of every registered object type ("object_type") or action ("action"),
+    in the reader's language and alphabetical order, for the log's filters."""
+    if kind == "action":
+        items = {code: action_label(code) for code in _ACTIONS}
+    else:
+        items = {code: object_type_label(code) for code in _OBJECTS}
+    return sorted(items.items(), key=lambda item: item[1].casefold())
+
+
 def humanise(code: str) -> str:
     """'min_population' → 'Min population', 'service.wave_target' → 'Service wave target'."""
     words = re.sub(r"[._\-]+", " ", str(code or "")).strip()

@@ -98,6 +98,17 @@ def test_a_creation_shows_its_values_alone_and_decimals_read_localised(app):
     assert [(r.before, r.after) for r in changed] == [("Mura", "Múra"), ("29,4", "—")]
 
 
+def test_the_filters_offer_the_readers_words(app, db, world, client_for):
+    world.admin.preferred_language = "es"
+    _db.session.commit()
+    page = htmllib.unescape(client_for(world.admin).get("/admin/audit?object_type=council").get_data(as_text=True))
+    with force_locale("es"):
+        council, every, moved = gettext("Council"), gettext("Every object type"), gettext("Council's service moved")
+    assert re.search(rf'<option selected value="council">{re.escape(council)}</option>', page), page[:3000]
+    assert f'<option value="">{every}</option>' in page and f">{moved}</option>" in page
+    assert ">council<" not in page and ">service.move<" not in page
+
+
 def test_english_rows_read_as_words(app):
     with app.test_request_context():
         rows = _render("council_service", {"status": ["planned", "live"], "wave": [None, "pilot"]}, "en")
