@@ -12,6 +12,7 @@ from accounts.forms import AuditFilterForm, ConfirmForm, NewUserForm, UserForm
 from accounts.models import ApiToken, AuditEntry, User
 from accounts.views import bp
 from agreements.models import Council
+from core import audit_labels
 from core.access import ADMIN, allow
 from core.db import get_or_404
 from core.errors import DomainError
@@ -143,6 +144,8 @@ def user_revoke_tokens(user_id: int):
 @allow(*ADMIN)
 def audit_log():
     form = AuditFilterForm(request.args)
+    form.object_type.choices = [("", _("Every object type")), *audit_labels.choices("object_type")]
+    form.action.choices = [("", _("Every action")), *audit_labels.choices("action")]
     stmt = select(AuditEntry)
     if form.validate():
         if form.object_type.data:

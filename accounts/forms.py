@@ -117,6 +117,8 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET filter changes nothing
 
-    object_type = StringField(_l("Object type"), validators=[Optional(), Length(max=40)])
+    # Choices in the reader's words (set by the view from core.audit_labels); a code that is
+    # not among them (an old action, a link) still filters.
+    object_type = SelectField(_l("Object type"), validators=[Optional(), Length(max=40)], validate_choice=False)
     actor = StringField(_l("Who"), validators=[Optional(), Length(max=254)])
-    action = StringField(_l("Action"), validators=[Optional(), Length(max=40)])
+    action = SelectField(_l("Action"), validators=[Optional(), Length(max=40)], validate_choice=False)

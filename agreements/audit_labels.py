@@ -52,7 +52,7 @@ def register() -> None:
         "area_km2": _l("Area (km²)"), "contact_email": _l("Contact email"), "contact_phone": _l("Contact phone"),
         "address": _l("Address"), "language": _l("Language of reports and mail"), "timezone": _l("Time zone"),
         "mail_domains": _l("Mail domains"),
-    }, formats={"population": "number", "population_year": "text", "language": _languages})
+    }, formats={"population": "number", "population_year": "text", "language": _languages, "area_km2": "number"})
     register_object("agreement", _l("Agreement"), fields={
         "onsite_minutes_month": _l("On-site hours a month"), "remote_minutes_month": _l("Remote hours a month"),
         "rollover": _l("Unused hours"), "signed_on": _l("Signing date"), "document_ref": _l("Document reference"),

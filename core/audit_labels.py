@@ -13,9 +13,12 @@ page that fails on an old row would hide exactly what they came for.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
@@ -57,6 +60,16 @@ def register_object(object_type: str | None, label=None, *, fields: Mapping[str,
         target.label = label
     target.fields.update(fields or {})
     target.formats.update(formats or {})
+
+
+def choices(kind: str) -> list[tuple[str, str]]:
+    """(code, label) of every registered object type ("object_type") or action ("action"),
+    in the reader's language and alphabetical order, for the log's filters."""
+    if kind == "action":
+        items = {code: action_label(code) for code in _ACTIONS}
+    else:
+        items = {code: object_type_label(code) for code in _OBJECTS}
+    return sorted(items.items(), key=lambda item: item[1].casefold())
 
 
 def humanise(code: str) -> str:
@@ -152,7 +165,12 @@ def format_a_datetime(value) -> str:
 
 
 def format_number(value) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, str):  # a Decimal is logged as its text ("29.40")
+        try:
+            value = Decimal(value)
+        except InvalidOperation:
+            return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return format_decimal(value)
     return plain(value)
 
@@ -203,12 +221,19 @@ def format_value(object_type: str, name: str, value) -> str:
             return KINDS.get(spec, plain)(value)
         if isinstance(spec, Mapping):
             return _coded(spec, value)
-        result = spec(value)
-        if isinstance(result, Mapping):  # a function returning the code → label map
-            return _coded(result, value)
-        return str(result)
+        if _takes_no_argument(spec):  # a function returning the code → label map
+            return _coded(spec(), value)
+        return str(spec(value))
     except Exception:  # an odd old row must not take the page down (see the docstring)
         return plain(value)
+
+
+@functools.cache
+def _takes_no_argument(function) -> bool:
+    try:
+        return not inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _coded(labels: Mapping, value) -> str:
@@ -229,10 +254,17 @@ def change_rows(object_type: str, changes) -> list[ChangeRow]:
     """The rows of an entry's changes: {field: [before, after]} or {field: value}."""
     if not isinstance(changes, Mapping):
         return [ChangeRow("", None, plain(changes))] if changes else []
+    pairs = {name: isinstance(v, list | tuple) and len(v) == 2 and not _is_list_of_records(v)
+             for name, v in changes.items()}
+    # A creation logs [None, value] for every field: its values alone read better than a
+    # column of "— →".
+    created = all(pairs.values()) and all(changes[name][0] is None for name in changes)
     rows = []
     for name, value in changes.items():
         label = field_label(object_type, name)
-        if isinstance(value, list | tuple) and len(value) == 2 and not _is_list_of_records(value):
+        if created:
+            rows.append(ChangeRow(label, None, format_value(object_type, name, value[1])))
+        elif pairs[name]:
             rows.append(ChangeRow(label, format_value(object_type, name, value[0]),
                                   format_value(object_type, name, value[1])))
         else:

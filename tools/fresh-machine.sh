@@ -10,7 +10,8 @@
 #
 # Environment: FRESH_ROOT (the chroot, default /tmp/fresh-root; reused when it exists, so a
 # second run skips debootstrap), FRESH_CLEAN=1 (remove FRESH_ROOT first: a truly fresh run),
-# FRESH_LOG (default /tmp/fresh.log), PYTEST_ARGS (default "-n 1 -x -q").
+# FRESH_LOG (default /tmp/fresh.log), PYTEST_ARGS (default "-n 1 -x -q"), FRESH_COMMIT (a commit
+# or branch of REPO to test instead of its HEAD, e.g. a branch not merged yet).
 #
 # The host's apt sources and settings, its CA bundle and its pip configuration are copied in,
 # so that apt and pip reach the same registries (and through the same proxy) as the host. The
@@ -31,7 +32,7 @@ exec > >(tee -a "$LOG") 2>&1
 started=$(date +%s)
 say() { echo "[fresh $(date -u +%H:%M:%S)] $*"; }
 
-COMMIT=$(git -C "$REPO" rev-parse HEAD)
+COMMIT=$(git -C "$REPO" rev-parse "${FRESH_COMMIT:-HEAD}^{commit}")
 say "repository $REPO at $COMMIT; chroot $ROOT"
 
 command -v debootstrap >/dev/null || { say "installing debootstrap on the host"; apt-get install -y -q -o DPkg::Lock::Timeout=600 debootstrap >/dev/null; }
@@ -71,6 +72,9 @@ for conf in /etc/apt/apt.conf.d/*; do
 done
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 
+# The chroot's / as a mount point of its own, as / always is on a real machine (the agent's
+# disk collector, and its test, look for the filesystem mounted at /).
+mount_in "$ROOT" --bind "$ROOT"
 mount_in "$ROOT/proc" -t proc proc
 mount_in "$ROOT/sys" -t sysfs sysfs
 mount_in "$ROOT/dev" --bind /dev

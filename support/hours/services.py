@@ -224,7 +224,9 @@ def _snapshot(entry: TimeEntry) -> dict:
 
 def _label(entry: TimeEntry, council: Council | None = None) -> str:
     council = council or entry.council
-    return f"{council.name} {entry.date.isoformat()} {entry.mode} {entry.minutes} min"
+    # Stored once, read in any language: the council and the day; the mode and the time are
+    # among the entry's changes, which the log shows in the reader's words.
+    return f"{council.name} {entry.date.isoformat()}"
 
 
 def create_entry(council: Council, values: dict, *, actor: User | None) -> TimeEntry:

@@ -72,6 +72,43 @@ def test_catalogue_codes_durations_and_dates_are_translated(app, lang):
             assert not re.search(rf"\b{raw}\b", shown), (raw, shown)
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_codes_named_by_the_domains_label_functions(app, lang):
+    """Label maps a domain computes when the page is drawn (inventory's statuses, roles,
+    ticket statuses, team assignment) name their codes too."""
+    with app.test_request_context():
+        rows = _render("asset", {"status": ["in_use", "retired"], "kind": [None, "printer"]}, lang)
+        role = _render("user", {"role": ["technician", "clerk"], "preferred_language": [None, "es"]}, lang)
+        ticket = _render("ticket", {"status": ["new", "resolved"], "priority": [None, "high"]}, lang)
+        with force_locale(lang):
+            expected = [(gettext("Status"), gettext("In use"), gettext("Retired")),
+                        (gettext("Kind"), "—", gettext("Printer")),
+                        (gettext("Role"), gettext("Technician"), gettext("Council clerk")),
+                        (gettext("Language"), "—", "Español")]
+    assert rows + role == expected
+    shown = " ".join(str(v) for row in ticket for v in row)
+    assert not re.search(r"\b(new|resolved|high)\b", shown) or lang == "en"
+
+
+def test_a_creation_shows_its_values_alone_and_decimals_read_localised(app):
+    with app.test_request_context(), force_locale("ca"):
+        created = audit_labels.change_rows("council", {"name": [None, "Mura"], "area_km2": [None, "29.40"]})
+        changed = audit_labels.change_rows("council", {"name": ["Mura", "Múra"], "area_km2": ["29.40", None]})
+    assert [(r.before, r.after) for r in created] == [(None, "Mura"), (None, "29,4")]
+    assert [(r.before, r.after) for r in changed] == [("Mura", "Múra"), ("29,4", "—")]
+
+
+def test_the_filters_offer_the_readers_words(app, db, world, client_for):
+    world.admin.preferred_language = "es"
+    _db.session.commit()
+    page = htmllib.unescape(client_for(world.admin).get("/admin/audit?object_type=council").get_data(as_text=True))
+    with force_locale("es"):
+        council, every, moved = gettext("Council"), gettext("Every object type"), gettext("Council's service moved")
+    assert re.search(rf'<option selected value="council">{re.escape(council)}</option>', page), page[:3000]
+    assert f'<option value="">{every}</option>' in page and f">{moved}</option>" in page
+    assert ">council<" not in page and ">service.move<" not in page
+
+
 def test_english_rows_read_as_words(app):
     with app.test_request_context():
         rows = _render("council_service", {"status": ["planned", "live"], "wave": [None, "pilot"]}, "en")
@@ -130,3 +167,41 @@ def test_audit_page_speaks_the_readers_language(app, db, world, client_for, lang
     assert {"ca": "1.200", "es": "1.200", "en": "1,200"}[lang] in texts
     if lang != "en":
         assert not texts & {"Changed", "Created", "Status", "Wave", "Active", "Population", "Yes"}, texts & {"Changed", "Created", "Status", "Wave", "Active", "Population", "Yes"}
+
+
+@pytest.mark.slow
+@pytest.mark.frozen("2026-06-17T10:00:00+00:00")
+def test_the_demo_offices_audit_log_has_no_english_left(app, db, client_for):
+    """The demo's whole history (catalogue rollouts, bands, agreements, tickets...) read in
+    Catalan and Spanish: no text is an English msgid the language translates differently (the
+    page walker's rule), no Python repr, no raw catalogue code."""
+    from e2e.test_page_walker import english_msgids
+    from sqlalchemy import func, select
+
+    from accounts.models import AuditEntry, User
+    from core import demo
+
+    demo.run()
+    admin = _db.session.scalar(select(User).where(User.role == "admin").order_by(User.id).limit(1))
+    total = _db.session.scalar(select(func.count()).select_from(AuditEntry))
+    kinds = _db.session.execute(select(AuditEntry.object_type, AuditEntry.action).distinct()).all()
+    # One entry of each kind of change on the first page: the newest of each (object type, action).
+    newest = [_db.session.scalar(select(AuditEntry.id).where(AuditEntry.object_type == t, AuditEntry.action == a)
+                                 .order_by(AuditEntry.id.desc()).limit(1)) for t, a in kinds]
+    assert total and len(kinds) >= 5
+    for lang in ("ca", "es"):
+        english = english_msgids(lang)
+        admin.preferred_language = lang
+        _db.session.commit()
+        client = client_for(admin)
+        seen: set[str] = set()
+        for entry_id in newest:
+            entry = _db.session.get(AuditEntry, entry_id)
+            page = client.get(f"/admin/audit?object_type={entry.object_type}&action={entry.action}")
+            assert page.status_code == 200
+            body = htmllib.unescape(page.get_data(as_text=True)).split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+            seen |= {" ".join(t.split()) for t in re.split(r"<[^>]+>", body) if t.strip()}
+        left = sorted(t for t in seen if t in english)
+        assert not left, (lang, left)
+        for raw in REPR + CODES:
+            assert raw not in seen, (lang, raw)

@@ -146,3 +146,26 @@ def test_csv_opens_in_libreoffice_with_accents(dataset, db, world, client_for, t
     assert rows[0][:2] == ["Ajuntament", "Mes"]  # in Catalan, and the BOM did not leak into the first name
     names = {r[0] for r in rows[1:]}
     assert {"Castellgalí", "L'Estany", "Sant Fruitós de Bages · l'Àngel"} <= names
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("ca", ["Ús per mes", "Ajuntaments", "Comarques", "Totals de la comarca per mes", "Servei",
+            "Incidències per categoria"]),  # the issue's "Incidències per categoria i can", cut on a word
+    ("en", ["Usage by month", "Councils", "Comarcas", "Comarca totals by month", "Service",
+            "Tickets by category and channel"]),
+])
+def test_workbooks_sheet_names_fit_excel_in_the_readers_language(dataset, db, world, client_for, lang, expected):
+    world.manager.preferred_language = lang
+    db.session.commit()
+    client = client_for(world.manager)
+    book = load_workbook(io.BytesIO(client.get(f"/reports/usage.xlsx?year={dataset.year}").data))
+    assert book.sheetnames == expected
+    month = add_months(month_start(dataset.today), -1)
+    monthly = load_workbook(io.BytesIO(client.get(f"/reports/monthly/{format_month(month)}.xlsx").data))
+    names = monthly.sheetnames
+    assert len(names) == len({n.lower() for n in names}) == 4 and all(len(n) <= 31 for n in names)
+    assert names[-1] == expected[-1]
+    # Headers in the reader's language: no field names, no minutes.
+    for sheet in (book[book.sheetnames[0]], monthly[names[0]]):
+        header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+        assert not any("_minutes" in str(h) or str(h) in ("council_id", "council", "month") for h in header)
