@@ -1,7 +1,7 @@
 """abuse2: report frequency, re-enrollment approval, grouped tickets, coalesced notifications
 
-Revision ID: 0013_abuse2
-Revises: 0012
+Revision ID: 0016_abuse2
+Revises: 0015_scale
 Create Date: 2026-12-06 00:10:00
 
 - remote_agents: when the last fresh report arrived (the 429 rule), and a pending
@@ -22,8 +22,8 @@ import core.db
 
 
 # revision identifiers, used by Alembic.
-revision = '0013_abuse2'
-down_revision = '0012'
+revision = '0016_abuse2'
+down_revision = '0015_scale'
 branch_labels = None
 depends_on = None
 
