@@ -119,17 +119,21 @@ def test_reports_survive_a_broker_restart(app, db, world, enroll, broker_app, ra
 
     def stream():
         client = broker_app.test_client()
-        start = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+        # A spool replayed after an outage: each agent's reports collected an interval apart
+        # (closer ones would be forged "old" reports, answered 429).
+        start = dt.datetime.now(UTC) - dt.timedelta(days=5)
         i = 0
         while not done.is_set():
             agent = agents[i % len(agents)]
             report_id = f"r{uuid.uuid4().hex[:20]}"
-            resp = _post(client, agent, report_body(start + dt.timedelta(seconds=i), report_id=report_id))
+            collected = start + dt.timedelta(seconds=300 * (i // len(agents)))
+            body = report_body(collected, report_id=report_id,
+                               agent={"version": "1.0.0", "spool_depth": 50, "spool_dropped": 0, "spool_rejected": 0})
+            resp = _post(client, agent, body)
             if resp.status_code == 202:
                 accepted.append((agent.agent_id, report_id))
                 if i % 7 == 0:  # a retry of a report whose 202 was lost: stored once all the same
-                    assert _post(client, agent, report_body(start + dt.timedelta(seconds=i),
-                                                            report_id=report_id)).status_code in (202, 503)
+                    assert _post(client, agent, body).status_code in (202, 503)
             else:
                 assert resp.status_code == 503, resp.get_data(as_text=True)
                 assert resp.headers.get("Retry-After")
