@@ -90,6 +90,7 @@ def init_app(app: Flask) -> None:
         remote_summary=texts.summary,
         remote_check_label=texts.check_label,
         remote_state_label=texts.state_label,
+        remote_source_label=texts.source_label,
         remote_reason_label=texts.reason_label,
         scheduler_job_label=texts.job_label,
         remote_check_state=heartbeat.shown_state,

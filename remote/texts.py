@@ -32,6 +32,10 @@ def source_labels() -> dict[str, object]:
     return {"agent": _l("Agent"), "ssh": _l("SSH")}
 
 
+def source_label(source: str | None) -> str:
+    return str(source_labels().get(source or "", source or ""))
+
+
 def catalogue_labels() -> dict[str, object]:
     """The SSH checks a technician can add (remote.catalogue.CATALOGUE), for menus."""
     return {
