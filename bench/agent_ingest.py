@@ -289,7 +289,10 @@ def main() -> int:
         scripts["floor"] = ("/healthz", floor_script)
         port = free_port()
         env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=SECRET, COUNCILDESK_ENV="production",
-                   COUNCILDESK_RATELIMIT_ENABLED="false")
+                   COUNCILDESK_RATELIMIT_ENABLED="false",
+                   # Each agent reports every second here, not every five minutes: the
+                   # report-frequency rule (a quarter of the interval) must not answer 429.
+                   COUNCILDESK_REMOTE_AGENT_REPORT_INTERVAL="1")
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level",
              "warning", "--pythonpath", str(ROOT / "bench"), "agent_ingest:build_wsgi()"],

@@ -103,7 +103,10 @@ def accept_path(url: str, broker: str, prefix: str, tokens: list[str], seconds: 
         scripts["floor"] = ("/healthz", floor)
         port = agent_ingest.free_port()
         env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=agent_ingest.SECRET, COUNCILDESK_ENV="production",
-                   COUNCILDESK_RATELIMIT_ENABLED="false", COUNCILDESK_BROKER_URL=broker,
+                   COUNCILDESK_RATELIMIT_ENABLED="false",
+                   # Each agent reports every second here, not every five minutes: the
+                   # report-frequency rule (a quarter of the interval) must not answer 429.
+                   COUNCILDESK_REMOTE_AGENT_REPORT_INTERVAL="1", COUNCILDESK_BROKER_URL=broker,
                    COUNCILDESK_SCALE_QUEUE_PREFIX=prefix)
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", *GUNICORN, "--bind", f"127.0.0.1:{port}",
                                    "--log-level", "warning", "--pythonpath", str(ROOT / "bench"),
