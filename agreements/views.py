@@ -27,6 +27,7 @@ from agreements.months import (
 from core.access import ADMIN, ALL_ROLES, MANAGERS, allow, safe_next_url
 from core.errors import DomainError
 from core.i18n import month_filter
+from core.inputs import ascii_int
 from core.ui import apply_errors, ui_page
 from extensions import db
 
@@ -178,7 +179,7 @@ def _band_errors(form: BandsForm, exc: DomainError) -> None:
     rows.sort(key=lambda r: r.min_population.data)
     for key, message in exc.fields.items():
         parts = key.split(".")
-        if len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(rows):
+        if len(parts) == 3 and (ascii_int(parts[1], maximum=len(rows) - 1) is not None):
             field = getattr(rows[int(parts[1])], parts[2], None)
             if field is not None:
                 field.errors = list(field.errors) + [str(message)]

@@ -23,6 +23,7 @@ from core.csvsafe import delimiter_for
 from core.errorpages import render_error_page
 from core.errors import DomainError
 from core.i18n import locale_code
+from core.inputs import ascii_int
 from core.ui import apply_errors
 from extensions import db
 from support.teams import services as teams
@@ -167,7 +168,7 @@ def wave_move(service_id: int, wave: str):
     form = WaveMoveForm()
     steps = bulk.wave_preview(service, wave)
     if form.validate_on_submit():
-        only = {int(v) for v in request.form.getlist("council") if v.isdigit()}
+        only = {n for n in (ascii_int(v, minimum=1, maximum=services.MAX_ID) for v in request.form.getlist("council")) if n}
         try:
             moved = bulk.wave_apply(service, wave, actor=_actor(), reason=form.reason.data or "", only=only)
         except DomainError as exc:

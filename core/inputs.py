@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
-__all__ = ["EARLIEST_YEAR", "LATEST_YEAR", "BoundedAwareDatetime", "ascii_int", "date_in_range",
+__all__ = ["EARLIEST_YEAR", "LATEST_YEAR", "BoundedAwareDatetime", "Day", "ascii_int", "date_in_range", "id_arg",
            "is_ascii_digits", "parse_day", "url_args"]
 
 # No agreement, ticket or check lies outside these years, and arithmetic at their edges
@@ -49,6 +49,12 @@ def ascii_int(text, *, minimum: int | None = None, maximum: int | None = None) -
     return value
 
 
+def id_arg(args: Mapping[str, str], name: str) -> int | None:
+    """An id from a query string or form (`?council=12`): None when absent, not ASCII digits or
+    past the 32-bit ids of both databases (Werkzeug's `type=int` takes "²" and 10**20 alike)."""
+    return ascii_int(args.get(name), minimum=1, maximum=2**31 - 1)
+
+
 def date_in_range(value: dt.date | dt.datetime) -> bool:
     """Whether the year of `value` (as written, before any zone conversion) lies in 1900-2200."""
     return EARLIEST_YEAR <= value.year <= LATEST_YEAR
@@ -76,6 +82,25 @@ def _check_range(value: dt.datetime) -> dt.datetime:
 
 # A timestamp with an offset, refused (422) outside 1900-2200 before anything converts it.
 BoundedAwareDatetime = Annotated[AwareDatetime, AfterValidator(_check_range)]
+
+
+def _day_text(value):
+    # Pydantic's lax date also takes "0" or "1700000000" (Unix times) and "2027-1-4"; a day in
+    # a query string or body is written YYYY-MM-DD, nothing else. (Any year: the services
+    # clamp a range to what they can compute, and the contract names no bounds.)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    match = _DAY.match(value.strip()) if isinstance(value, str) else None
+    if match:
+        try:
+            return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        except ValueError:
+            pass
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+# A calendar day written YYYY-MM-DD, refused (422) in any other form.
+Day = Annotated[dt.date, BeforeValidator(_day_text)]
 
 
 def url_args(args: Mapping[str, str], allowed: Iterable[str] | None = None, *,

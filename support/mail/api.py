@@ -76,7 +76,7 @@ def _message(row: InboundMail) -> dict:
 
 @bp.post("/mail/inbound")
 @allow(*ADMIN)
-@operation("Receive one message from a mail gateway", response=OutcomeOut, errors=(413, 415), tags=["mail"],
+@operation("Receive one message from a mail gateway", response=OutcomeOut, errors=(413, 415, 422), tags=["mail"],
            request_content={"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
            description="The raw RFC 5322 message. The same pipeline as the IMAP mailboxes and `flask mail ingest`.")
 def mail_inbound():

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from core.crypto import KeyRing
 from core.db import utcnow, write_transaction
+from core.inputs import ascii_int
 from core.scope import unrestricted
 from extensions import db
 from support.mail import pipeline
@@ -83,7 +84,7 @@ def _refresh_access_token(box: Mailbox, now: dt.datetime) -> str:
     if not isinstance(token, str) or not token:
         raise MailboxError(f"token endpoint gave no access token: {str(payload.get('error'))[:200]}")
     expires_in = payload.get("expires_in")
-    lifetime = int(expires_in) if isinstance(expires_in, int | str) and str(expires_in).isdigit() else 3600
+    lifetime = (ascii_int(str(expires_in)) if isinstance(expires_in, int | str) else None) or 3600
     with write_transaction():
         box = db.session.get(Mailbox, box.id)
         box.access_token_encrypted = ring.encrypt(token)

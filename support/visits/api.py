@@ -12,6 +12,7 @@ from pydantic import Field
 from core.access import ALL_ROLES, STAFF, allow
 from core.api import ApiModel, OutModel, PageQuery, operation, page_of
 from core.db import MAX_ID
+from core.inputs import Day
 from core.keyset import keyset_page
 from extensions import db
 from support.blueprint import api_bp as bp
@@ -77,8 +78,8 @@ class CancelIn(ApiModel):
 class RangeQuery(PageQuery):
     council_id: int | None = Field(None, ge=1, le=MAX_ID)
     technician_id: int | None = Field(None, ge=1, le=MAX_ID)
-    from_: dt.date | None = Field(None, alias="from", description="Office-local date, inclusive.")
-    to: dt.date | None = Field(None, description="Office-local date, inclusive.")
+    from_: Day | None = Field(None, alias="from", description="Office-local date, inclusive.")
+    to: Day | None = Field(None, description="Office-local date, inclusive.")
 
 
 def _actor():

@@ -18,6 +18,7 @@ from agreements.months import office_today
 from core.access import ALL_ROLES, MANAGERS, STAFF, allow, public
 from core.db import utcnow
 from core.errors import DomainError
+from core.inputs import id_arg, parse_day
 from core.ui import apply_errors
 from extensions import db
 from support.blueprint import bp
@@ -39,7 +40,7 @@ def _council_for_booking() -> Council:
     if current_user.role == "clerk":
         council_id = current_user.council_id
     else:
-        council_id = request.args.get("council", type=int)
+        council_id = id_arg(request.args, "council")
     council = db.session.scalar(select(Council).where(Council.id == council_id)) if council_id else None
     if council is None:
         abort(404)
@@ -69,8 +70,8 @@ def _book_form(slot, formdata=None):
                                                       Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id.desc())
                                  .limit(50))
     form.ticket_id.choices = [(0, _("None"))] + [(t.id, f"{t.reference} · {t.title}") for t in tickets]
-    if formdata is None and request.args.get("ticket", type=int):
-        form.ticket_id.data = request.args.get("ticket", type=int)
+    if formdata is None and id_arg(request.args, "ticket"):
+        form.ticket_id.data = id_arg(request.args, "ticket")
     return form
 
 
@@ -103,7 +104,7 @@ def visit_list():
         stmt = stmt.where(Visit.technician_id == current_user.id)
     visits = list(db.session.scalars(stmt.order_by(Visit.starts_at, Visit.id).limit(200)))
     return render_template("support/visits/visits.html", visits=visits, form=CancelVisitForm(), confirm=ConfirmForm(),
-                           booked=request.args.get("booked", type=int))
+                           booked=id_arg(request.args, "booked"))
 
 
 @bp.post("/visit-list/<int:visit_id>/cancel")
@@ -132,7 +133,7 @@ def visit_move(visit_id: int):
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                services.move_visit(visit, request.form.get("slot_id", type=int), actor=_actor())
+                services.move_visit(visit, id_arg(request.form, "slot_id"), actor=_actor())
             except DomainError as exc:
                 db.session.rollback()
                 visit = services.get_visit(visit_id)
@@ -153,18 +154,15 @@ def _clock(minutes: int) -> str:
 
 
 def _plan_day() -> dt.date:
-    raw = request.args.get("day", "")
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        return office_today()
+    # Within 1900-2200: the page links the day before and after, which 9999-12-31 has not.
+    return parse_day(request.args.get("day", "")) or office_today()
 
 
 @bp.get("/day-plan")
 @allow(*STAFF)
 def day_plan():
     day = _plan_day()
-    technician_id = request.args.get("technician", type=int) or current_user.id
+    technician_id = id_arg(request.args, "technician") or current_user.id
     if current_user.role == "technician":
         technician_id = current_user.id
     stmt = services.visits_query(technician_id=technician_id, first=day, last=day).where(
