@@ -7,6 +7,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from core.access import STAFF
+from core.file_forms import allow_large_bodies
 from core.ui import NavItem, register_nav
 
 
@@ -18,7 +19,7 @@ def init_app(app: Flask) -> None:
     audit_labels.register()
     register_path_object("service_id", Service)
     app.register_blueprint(views.bp)
-    app.before_request_funcs.setdefault(None, []).insert(0, views.allow_large_file_forms)
+    allow_large_bodies(app, *views.FILE_FORM_ENDPOINTS)
     app.register_blueprint(api.bp)
     jobs.register_kinds()
     jobs.register_jobs()

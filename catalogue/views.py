@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -245,13 +245,6 @@ def evidence_download(service_id: int, council_id: int):
 # The subscription form carries a file: its body may exceed MAX_CONTENT_LENGTH (up to
 # TICKET_FORM_MAX_BYTES) so that an oversized file is a field error with the typing kept.
 FILE_FORM_ENDPOINTS = ("catalogue.subscription",)
-
-
-def allow_large_file_forms() -> None:
-    """Runs before every other before-request function (CSRF reads the form)."""
-    if request.method == "POST" and request.endpoint in FILE_FORM_ENDPOINTS:
-        request.max_content_length = max(current_app.config["TICKET_FORM_MAX_BYTES"],
-                                         current_app.config["MAX_CONTENT_LENGTH"] or 0)
 
 
 @bp.errorhandler(RequestEntityTooLarge)

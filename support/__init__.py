@@ -7,6 +7,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from core.access import ADMIN, MANAGERS, STAFF
+from core.file_forms import allow_large_bodies
 from core.ui import NavItem, register_home, register_nav
 
 
@@ -51,9 +52,7 @@ def init_app(app: Flask) -> None:
     register_path_object("visit_id", Visit)
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
-    # First of all before-request functions: CSRF protection reads the form, and would meet
-    # the app-wide size limit before a view could raise it.
-    app.before_request_funcs.setdefault(None, []).insert(0, tickets_views.allow_large_file_forms)
+    allow_large_bodies(app, *tickets_views.FILE_FORM_ENDPOINTS)
     app.cli.add_command(hours_jobs.hours_cli)
     app.cli.add_command(tickets_jobs.tickets_cli)
     app.cli.add_command(mail_jobs.mail_cli)

@@ -161,13 +161,6 @@ def _uploaded(field) -> list[tuple[str, bytes]]:
 FILE_FORM_ENDPOINTS = ("support.ticket_new", "support.ticket_comment")
 
 
-def allow_large_file_forms() -> None:
-    """Run before every other before-request function (CSRF reads the form)."""
-    if request.method == "POST" and request.endpoint in FILE_FORM_ENDPOINTS:
-        request.max_content_length = max(current_app.config["TICKET_FORM_MAX_BYTES"],
-                                         current_app.config["MAX_CONTENT_LENGTH"] or 0)
-
-
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(exc):
     """Beyond even that, nothing of the body can be read: back to the form, with the reason."""
