@@ -255,6 +255,8 @@ class DefaultConfig:
     SCALE_REPORT_BATCH = 200  # the report writer's batch: up to this many reports...
     SCALE_REPORT_WAIT = 0.5  # ...or what arrived within this many seconds
     SCALE_PUBLISH_TIMEOUT = 2.0  # seconds to reach the broker before an agent gets 503
+    SCALE_PUBLISH_BATCH = 100  # reports a web process publishes together at most (scale.broker)
+    SCALE_REPORT_DOOR = True  # accepted agent reports answered below Flask's pipeline (scale.door)
     SCALE_RETRY_AFTER = 30  # seconds an agent is told to wait when the broker is away
     SCALE_QUEUE_PREFIX = "councildesk"
     # Jobs the scheduler keeps running itself: the SSH round only hands out its hosts.

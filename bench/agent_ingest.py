@@ -112,7 +112,33 @@ def build_wsgi():
         return {"status": "accepted", "report_interval_seconds": 300}, 202
 
     app = create_app()
-    return DispatcherMiddleware(app.wsgi_app, {"/bare": bare, "/store": store, "/least": least_ingest(engine)})
+    mounts = {"/bare": bare, "/store": store, "/least": least_ingest(engine)}
+    if os.environ.get("COUNCILDESK_BROKER_URL"):
+        mounts["/publish"] = publish_only()
+    return DispatcherMiddleware(app.wsgi_app, mounts)
+
+
+def publish_only():
+    """The floor of any accept path with a broker (printed for reference by
+    bench/scale_out.py): a bare Flask view that publishes the raw body with the app's own
+    publisher (persistent, confirmed, grouped) on a queue of its own, and answers 202. No
+    token, no validation, no gate: a real accept path can only be slower."""
+    from flask import Flask, request
+
+    from scale.broker import ReportPublisher
+
+    ref = Flask("publish")
+    ref.config.update(BROKER_URL=os.environ["COUNCILDESK_BROKER_URL"], SCALE_PUBLISH_BATCH=100,
+                      SCALE_PUBLISH_TIMEOUT=2.0,
+                      SCALE_QUEUE_PREFIX=os.environ.get("COUNCILDESK_SCALE_QUEUE_PREFIX", "bench") + "-floor")
+    publisher = ReportPublisher(ref)
+
+    @ref.post("/api/v1/agents/report")
+    def publish_report():
+        publisher.publish({"raw": request.get_data(as_text=True)})
+        return {"status": "accepted", "report_interval_seconds": 300}, 202
+
+    return ref
 
 
 def least_ingest(engine):

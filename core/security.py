@@ -28,17 +28,25 @@ class SessionInterface(SecureCookieSessionInterface):
             return False
 
 
+_STATIC_HEADERS = (("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
+                   ("Referrer-Policy", "same-origin"), ("Cross-Origin-Opener-Policy", "same-origin"),
+                   ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"))
+
+
+def api_headers() -> list[tuple[str, str]]:
+    """What `_headers` gives an API answer over plain HTTP, for an answer made outside Flask's
+    pipeline (scale.door); HTTPS adds Strict-Transport-Security."""
+    return [("Content-Security-Policy", CSP), *_STATIC_HEADERS, ("Cache-Control", "no-store")]
+
+
 def _headers(response):
     headers = response.headers
     if response.mimetype == "image/svg+xml":
         headers.setdefault("Content-Security-Policy", CSP_SVG)
     else:
         headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    for name, value in _STATIC_HEADERS:
+        headers.setdefault(name, value)
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         # Flask-Login's remember-me cookie has a fixed Secure setting; like the session

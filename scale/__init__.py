@@ -90,6 +90,10 @@ def wire(app: Flask) -> None:
     app.extensions["councildesk_job_dispatch"] = job_dispatch
     app.extensions["councildesk_fanout"] = fanout
     app.extensions["councildesk_report_queue"] = queue_report
+    if app.config["SCALE_REPORT_DOOR"]:
+        from scale import door
+
+        door.install(app)
 
     @worker_process_init.connect(weak=False)
     def _forked(**_kwargs):

@@ -10,7 +10,7 @@ promised.
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 
 from core.db import utcnow
@@ -19,6 +19,7 @@ from extensions import db
 from remote.agent_protocol import AgentRevoked, ReportAccepted, ReportIn
 from remote.ingest import admit, prepare_report, read_agent
 from scale.broker import BrokerUnavailable, publish_report
+from scale.door import BROKER_AWAY
 
 
 class BrokerAway(DomainError):
@@ -53,6 +54,9 @@ def queue_report(principal, report: ReportIn) -> ReportAccepted:
     if gate is not None:
         return gate
     try:
+        away = request.environ.get(BROKER_AWAY)
+        if away is not None:  # the door has just tried (scale.door)
+            raise BrokerUnavailable(away)
         publish_report(app, report_message(principal, report, received))
     except BrokerUnavailable as exc:
         current_app.logger.warning("agent report refused with 503: the broker is away (%s)", exc)

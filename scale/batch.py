@@ -2,8 +2,8 @@
 
 Same rules as the direct path, another way of storing. Each report is prepared
 (`prepare_report`) and judged (`judge_report`) by remote.ingest's own functions; what
-differs is that a batch (up to SCALE_REPORT_BATCH reports, or what came within
-SCALE_REPORT_WAIT seconds) is read with one query per table, claimed with one multi-row
+differs is that a batch (about SCALE_REPORT_BATCH reports, or what came within
+SCALE_REPORT_WAIT seconds; a message may carry several reports, see scale.broker) is read with one query per table, claimed with one multi-row
 INSERT ... ON CONFLICT DO NOTHING (the `report_id` key dedupes replays exactly as on the direct
 path) and written with executemany / multi-row statements and ONE commit. Messages are
 acknowledged after that commit: a writer that dies before it leaves them to another one, and
@@ -36,7 +36,7 @@ from remote import ingest as direct
 from remote.agent_protocol import ReportIn
 from remote.agents import AgentPrincipal
 from remote.models import Agent, AgentReport, Check
-from scale.broker import reports_queue
+from scale.broker import envelope_reports, reports_queue
 
 log = logging.getLogger("councildesk.scale.batch")
 
@@ -208,7 +208,7 @@ def consume_reports(app: Flask, stop: threading.Event | None = None, on_batch=No
                     log.info("report writer consuming %s (batches of %d or %.1f s)", queue.name, size, wait)
                     while not stop.is_set():
                         deadline = time.monotonic() + wait
-                        while len(pending) < size and not stop.is_set():
+                        while sum(len(envelope_reports(b)) for b, _m in pending) < size and not stop.is_set():
                             left = deadline - time.monotonic()
                             if left <= 0:
                                 break
@@ -239,19 +239,20 @@ def _write_and_ack(app: Flask, taken: list, on_batch) -> None:
     items = []
     with app.app_context():
         try:
-            for body, _msg in taken:
-                try:
-                    items.append(parse_message(body))
-                except Exception:  # not a report this version can read: kept for an admin
-                    log.exception("unreadable report message dropped")
-                    from scale.services import record_dead_letter
+            for envelope, _msg in taken:
+                for body in envelope_reports(envelope):
+                    try:
+                        items.append(parse_message(body))
+                    except Exception:  # not a report this version can read: kept for an admin
+                        log.exception("unreadable report message dropped")
+                        from scale.services import record_dead_letter
 
-                    record_dead_letter("scale.agent_report", "", body if isinstance(body, dict) else str(body),
-                                       "unreadable message")
+                        record_dead_letter("scale.agent_report", "", body if isinstance(body, dict) else str(body),
+                                           "unreadable message")
             counts = write_batch(items)
         finally:
             db.session.remove()
     # After the commit: a writer killed before this line leaves them to be delivered again.
     taken[-1][1].ack(multiple=True)
     if on_batch is not None:
-        on_batch(len(taken), counts)
+        on_batch(len(items), counts)
