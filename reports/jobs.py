@@ -68,32 +68,31 @@ def deliver_monthly(today: dt.date) -> dict:
     this_month = month_start(today)
     if today < first_working_day(this_month):
         return {"due": 0}
-    return deliver(add_months(this_month, -1))
+    # With a broker (scale), each council's report is a task of its own, on any worker.
+    return deliver(add_months(this_month, -1), fan_out=current_app.extensions.get("councildesk_fanout"))
 
 
-def deliver(period: dt.date, *, actor: User | None = None) -> dict:
-    """Generate, archive and mail the reports of `period`. Idempotent (see the module)."""
+def deliver(period: dt.date, *, actor: User | None = None, fan_out=None) -> dict:
+    """Generate, archive and mail the reports of `period`. Idempotent (see the module).
+
+    With `fan_out` (the broker's), each council is handed out as a task (`deliver_council`)
+    and the last of them to finish completes the delivery; without it, all in this process."""
     period = month_start(period)
     with unrestricted():
-        with write_transaction():
-            db.session.execute(_insert()(ReportDelivery).values(period_start=period, started_at=utcnow(), archives=0,
-                                                                mails=0)
-                               .on_conflict_do_nothing(index_elements=["period_start"]))
-        delivery = db.session.scalar(select(ReportDelivery).where(ReportDelivery.period_start == period))
-        if delivery.completed_at is not None:
-            db.session.commit()
+        delivery_id = _open(period)
+        if delivery_id is None:
             return {"delivered": 0, "already_done": 1}
-        delivery_id = delivery.id
-        default = current_app.config["BABEL_DEFAULT_LOCALE"]
-        managers = list(db.session.scalars(select(User).where(User.role == "manager", User.active.is_(True))
-                                           .order_by(User.id)))
-        languages = [default, *sorted({m.preferred_language or default for m in managers} - {default})]
+        languages = _languages()
         councils = archive.councils_covered(period)
         db.session.commit()
+        if fan_out is not None and councils:
+            fan_out(COUNCIL_FANOUT, [council_arg(period, c.id) for c in councils], utcnow())
+            log.info("monthly reports of %s: %s councils queued", format_month(period), len(councils))
+            return {"delivered": 0, "councils_queued": len(councils)}
 
         council_reports = {c.id: archive.council_month(c, period, actor=actor) for c in councils}
-        office_reports = {lang: archive.office_month(period, language=lang, fmt="pdf", actor=actor)
-                          for lang in languages}
+        for lang in languages:
+            archive.office_month(period, language=lang, fmt="pdf", actor=actor)
         for lang in languages:
             archive.office_month(period, language=lang, fmt="xlsx", actor=actor)
 
@@ -101,20 +100,109 @@ def deliver(period: dt.date, *, actor: User | None = None) -> dict:
         for council in councils:
             if council.contact_email:
                 sent += _mail_council(delivery_id, council, period, council_reports[council.id])
-        for manager in managers:
-            lang = manager.preferred_language or default
-            sent += _mail_manager(delivery_id, manager, period, office_reports[lang], len(councils))
-
-        with write_transaction():
-            archived = db.session.scalar(select(db.func.count()).select_from(ReportArchive)
-                                         .where(ReportArchive.period_start == period)) or 0
-            mails = db.session.scalar(select(db.func.count()).select_from(ReportDeliveryMail)
-                                      .where(ReportDeliveryMail.delivery_id == delivery_id)) or 0
-            db.session.execute(update(ReportDelivery).where(ReportDelivery.id == delivery_id,
-                                                            ReportDelivery.completed_at.is_(None))
-                               .values(completed_at=utcnow(), archives=archived, mails=mails))
+        managers_sent, archived = _finish(delivery_id, period, len(councils), actor=actor)
+        sent += managers_sent
     log.info("monthly reports of %s: %s archived, %s mail(s) queued now", format_month(period), archived, sent)
     return {"delivered": 1, "archives": int(archived), "mails_queued": sent}
+
+
+def _open(period: dt.date) -> int | None:
+    """The month's delivery row (created on the first call), or None once it is complete."""
+    with write_transaction():
+        db.session.execute(_insert()(ReportDelivery).values(period_start=period, started_at=utcnow(), archives=0,
+                                                            mails=0)
+                           .on_conflict_do_nothing(index_elements=["period_start"]))
+    delivery = db.session.scalar(select(ReportDelivery).where(ReportDelivery.period_start == period))
+    delivery_id = None if delivery.completed_at is not None else delivery.id
+    db.session.commit()
+    return delivery_id
+
+
+def _managers() -> list[User]:
+    return list(db.session.scalars(select(User).where(User.role == "manager", User.active.is_(True))
+                                   .order_by(User.id)))
+
+
+def _languages() -> list[str]:
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    return [default, *sorted({m.preferred_language or default for m in _managers()} - {default})]
+
+
+def _finish(delivery_id: int, period: dt.date, councils: int, *, actor: User | None) -> tuple[int, int]:
+    """What follows the councils: the office's reports, the managers' mails and notices, the
+    delivery marked complete. Safe to run twice, even at once: the archive and the mail claims
+    are unique, the notice goes with its mail's claim, the completion only sets an empty date.
+    Returns (mails queued now, reports archived for the month)."""
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    languages = _languages()
+    office_reports = {lang: archive.office_month(period, language=lang, fmt="pdf", actor=actor)
+                      for lang in languages}
+    for lang in languages:
+        archive.office_month(period, language=lang, fmt="xlsx", actor=actor)
+    sent = 0
+    for manager in _managers():
+        sent += _mail_manager(delivery_id, manager, period, office_reports[manager.preferred_language or default],
+                              councils)
+    with write_transaction():
+        archived = db.session.scalar(select(db.func.count()).select_from(ReportArchive)
+                                     .where(ReportArchive.period_start == period)) or 0
+        mails = db.session.scalar(select(db.func.count()).select_from(ReportDeliveryMail)
+                                  .where(ReportDeliveryMail.delivery_id == delivery_id)) or 0
+        db.session.execute(update(ReportDelivery).where(ReportDelivery.id == delivery_id,
+                                                        ReportDelivery.completed_at.is_(None))
+                           .values(completed_at=utcnow(), archives=archived, mails=mails))
+    return sent, int(archived)
+
+
+# --- one council at a time, with a broker -------------------------------------------------------------
+
+COUNCIL_FANOUT = "reports.monthly_council"
+
+
+def council_arg(period: dt.date, council_id: int) -> str:
+    return f"{month_start(period).isoformat()}/{council_id}"
+
+
+def deliver_council(arg: str) -> int:
+    """One council's part of a month's delivery (a task's body, `council_arg`'s string): its
+    report archived and mailed to its contact, as the single run does it. A redelivered task
+    finds the archive and the mail's claim and adds nothing. Returns the mails queued now.
+
+    The councils' tasks finish in any order on any worker, so none is told it is the last:
+    each, once its own council is committed, looks whether every council of the month is
+    done (its mail claimed, or its report archived when it has no contact) and, if so,
+    finishes the delivery (`_finish`). The last to commit always sees everything done; two
+    that finish at the same moment may both see it, which `_finish` allows. A task that dies
+    leaves the delivery incomplete, and the next day's run hands the month out again: the
+    councils already done add nothing and the last one finishes it."""
+    from agreements.models import Council
+
+    day, _sep, council_id = arg.partition("/")
+    period = month_start(dt.date.fromisoformat(day))
+    with unrestricted():
+        delivery = db.session.scalar(select(ReportDelivery).where(ReportDelivery.period_start == period))
+        council = db.session.get(Council, int(council_id))
+        if delivery is None or delivery.completed_at is not None or council is None:
+            db.session.commit()
+            return 0
+        delivery_id = delivery.id
+        report = archive.council_month(council, period)
+        sent = _mail_council(delivery_id, council, period, report) if council.contact_email else 0
+        councils = archive.councils_covered(period)
+        if all(_council_done(delivery_id, c, period) for c in councils):
+            sent += _finish(delivery_id, period, len(councils), actor=None)[0]
+        db.session.commit()
+    return sent
+
+
+def _council_done(delivery_id: int, council, period: dt.date) -> bool:
+    if council.contact_email:
+        return db.session.scalar(select(ReportDeliveryMail.id).where(
+            ReportDeliveryMail.delivery_id == delivery_id,
+            ReportDeliveryMail.recipient == f"council:{council.id}")) is not None
+    return db.session.scalar(select(ReportArchive.id).where(
+        ReportArchive.council_id == council.id, ReportArchive.period_start == period,
+        ReportArchive.kind == "council_month")) is not None
 
 
 def _claim(delivery_id: int, recipient: str, to_address: str, archive_id: int) -> int | None:

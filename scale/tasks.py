@@ -4,7 +4,8 @@
   "ssh:<asset>:<due time>" in the transaction that stores the results.
 - `scale.run_job`: one trigger of a scheduler job (reminders, SLA sweeps, reports...), keyed
   "job:<run id>"; the run's record (scheduler_job_runs) gets its outcome as today.
-- `scale.fanout`: one unit of a job split per object (mail polling per mailbox).
+- `scale.fanout`: one unit of a job split per object (mail polling per mailbox, the monthly
+  reports per council).
 
 Transient errors (the database away, a timeout, a refused connection) are retried with an
 exponential backoff; a task that still fails after SCALE_TASK_MAX_RETRIES, or fails with
@@ -127,6 +128,17 @@ def _poll_mailbox(mailbox_id, now):
 
 
 FANOUTS["mail.poll_mailbox"] = _poll_mailbox
+
+
+def _monthly_council(arg, now):
+    # Idempotent by the report archive's unique key and the delivery's mail claims, not by the
+    # fan-out key: the next day's run hands an unfinished month out again under another `now`.
+    from reports.jobs import deliver_council
+
+    return deliver_council(str(arg))
+
+
+FANOUTS["reports.monthly_council"] = _monthly_council
 
 
 def register(celery) -> None:
