@@ -18,8 +18,7 @@ from core.errors import DomainError
 from extensions import db
 from remote.agent_protocol import AgentRevoked, ReportAccepted, ReportIn
 from remote.ingest import admit, prepare_report, read_agent
-from scale.broker import BrokerUnavailable, publish_report
-from scale.door import BROKER_AWAY
+from scale.broker import BROKER_AWAY, BrokerUnavailable, publish_report
 
 
 class BrokerAway(DomainError):

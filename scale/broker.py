@@ -79,6 +79,11 @@ def celery_for(app: Flask) -> Celery | None:
 
 # --- publishing agent reports -----------------------------------------------------------------
 
+# Set in the WSGI environ when the report door (scale.door) found the broker away, so that
+# the view (scale.accept) answers 503 at once instead of trying a second time.
+BROKER_AWAY = "councildesk.broker_away"
+
+
 class BrokerUnavailable(Exception):
     """The broker could not take (or confirm) a message."""
 

@@ -26,11 +26,9 @@ from flask import Flask
 from core.db import utcnow
 from core.errors import DomainError
 from remote.agent_protocol import ReportAccepted, ReportIn
-from scale.broker import BrokerUnavailable, publish_report
+from scale.broker import BROKER_AWAY, BrokerUnavailable, publish_report
 
 PATH = "/api/v1/agents/report"
-# Set in the environ when the door found the broker away (scale.accept answers 503 at once).
-BROKER_AWAY = "councildesk.broker_away"
 
 
 class ReportDoor:
