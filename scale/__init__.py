@@ -64,7 +64,7 @@ def wire(app: Flask) -> None:
 
     from celery.signals import worker_process_init
 
-    from scale.accept import queue_report
+    from scale.accept import queue_requested_report
     from scale.broker import make_celery
     from scale.taskbase import TASK_FANOUT, TASK_RUN_JOB, TASK_SSH_HOST
 
@@ -89,7 +89,7 @@ def wire(app: Flask) -> None:
     app.extensions["councildesk_ssh_dispatch"] = ssh_dispatch
     app.extensions["councildesk_job_dispatch"] = job_dispatch
     app.extensions["councildesk_fanout"] = fanout
-    app.extensions["councildesk_report_queue"] = queue_report
+    app.extensions["councildesk_report_queue"] = queue_requested_report
     if app.config["SCALE_REPORT_DOOR"]:
         from scale import door
 

@@ -37,7 +37,9 @@ def report_message(principal, report: ReportIn, received) -> dict:
             "received": received.isoformat(), "report": report.model_dump_json()}
 
 
-def queue_report(principal, report: ReportIn) -> ReportAccepted:
+def queue_report(principal, report: ReportIn, *, broker_away: bool = False) -> ReportAccepted:
+    """Gate, publish, and say what the agent hears; `broker_away`: the broker was just found
+    away (by the report door) and is not tried again."""
     app = current_app._get_current_object()
     received = utcnow()
     prepared = prepare_report(report, received)
@@ -49,15 +51,19 @@ def queue_report(principal, report: ReportIn) -> ReportAccepted:
         db.session.rollback()
         raise AgentRevoked()
     gate = admit(db.session.connection(), agent, principal.id, prepared)
+    # Nothing is written here: the read ends before the wait for the broker's confirm.
     db.session.rollback()
     if gate is not None:
         return gate
-    try:
-        away = request.environ.get(BROKER_AWAY)
-        if away is not None:  # the door has just tried (scale.door)
-            raise BrokerUnavailable(away)
-        publish_report(app, report_message(principal, report, received))
-    except BrokerUnavailable as exc:
-        current_app.logger.warning("agent report refused with 503: the broker is away (%s)", exc)
-        raise BrokerAway(app.config["SCALE_RETRY_AFTER"]) from exc
-    return ReportAccepted(status="accepted", report_interval_seconds=prepared.interval)
+    if not broker_away:
+        try:
+            publish_report(app, report_message(principal, report, received))
+            return ReportAccepted(status="accepted", report_interval_seconds=prepared.interval)
+        except BrokerUnavailable as exc:
+            current_app.logger.warning("agent report refused with 503: the broker is away (%s)", exc)
+    raise BrokerAway(app.config["SCALE_RETRY_AFTER"])
+
+
+def queue_requested_report(principal, report: ReportIn) -> ReportAccepted:
+    """The report endpoint's hook (app.extensions["councildesk_report_queue"])."""
+    return queue_report(principal, report, broker_away=BROKER_AWAY in request.environ)

@@ -6,8 +6,8 @@ publish. Flask's request pipeline around it (request and session objects, the ac
 CSRF, NUL, enrolment, mail and header hooks, the error handlers, the JSON response) cost
 more than that work itself (measured: bench/scale_out.py). So the door, a WSGI layer in
 front of the app, serves the *accepted* case with the very functions the Flask view calls:
-`ReportIn` for validation, `agent_for_token` for the token, `prepare_report` and `admit` for
-the gate, `queue_report`'s message and `publish_report` for the broker. Everything else is
+`ReportIn` for validation, `agent_for_token` for the token, and `scale.accept.queue_report`
+for the gate and the broker (the view's own queued path). Everything else is
 not decided here: a body over the cap or of another type, a missing or bad token, invalid
 fields, a pending enrolment, a report too soon, a duplicate, the broker away: the request goes
 on, untouched (its body put back), to the Flask view, which answers it as it always has. So
@@ -23,10 +23,9 @@ import io
 
 from flask import Flask
 
-from core.db import utcnow
 from core.errors import DomainError
-from remote.agent_protocol import ReportAccepted, ReportIn
-from scale.broker import BROKER_AWAY, BrokerUnavailable, publish_report
+from remote.agent_protocol import ReportIn
+from scale.broker import BROKER_AWAY
 
 PATH = "/api/v1/agents/report"
 
@@ -80,33 +79,25 @@ class ReportDoor:
         from core.db import write_intent
         from extensions import db
         from remote.agents import agent_for_token
-        from remote.ingest import admit, prepare_report, read_agent
-        from scale.accept import report_message
+        from scale.accept import BrokerAway, queue_report
 
         with self.app.app_context():
             try:
                 with write_intent(False):
                     principal = agent_for_token(token)
-                    if principal is None:
-                        return None
-                    received = utcnow()
-                    prepared = prepare_report(report, received)
-                    conn = db.session.connection()
-                    agent = read_agent(conn, principal.id)
-                    if agent is None or agent.revoked_at is not None or admit(conn, agent, principal.id, prepared):
-                        return None  # admit() returned a duplicate's answer: the view gives it
-                db.session.rollback()
-                publish_report(self.app, report_message(principal, report, received))
-            except DomainError:
-                return None  # the view answers with the contract's error
-            except BrokerUnavailable as exc:
+                    outcome = queue_report(principal, report) if principal is not None else None
+            except BrokerAway:
                 # The view answers 503 at once: trying the broker a second time would only
                 # double the agent's wait.
-                environ[BROKER_AWAY] = str(exc) or "unavailable"
+                environ[BROKER_AWAY] = "1"
                 return None
+            except DomainError:
+                return None  # the view answers with the contract's error
             finally:
                 db.session.remove()
-        return ReportAccepted(status="accepted", report_interval_seconds=prepared.interval).model_dump_json().encode()
+        if outcome is None or outcome.status != "accepted":
+            return None  # a duplicate: the view gives its answer
+        return outcome.model_dump_json().encode()
 
 
 def install(app: Flask) -> None:

@@ -5,18 +5,17 @@ redelivered task creates no ticket twice."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import shutil
 import tempfile
-import time
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
 from dovecot_harness import Dovecot, available
+from scale_support import celery_worker, wait_for
 from sqlalchemy import func, select, update
 
 pytestmark = pytest.mark.skipif(not available(), reason="dovecot-imapd is not installed (.ci/install-system)")
@@ -34,26 +33,6 @@ def dovecot():
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _worker(broker_app):
-    from celery.contrib.testing.worker import start_worker
-
-    celery = broker_app.extensions["councildesk_celery"]
-    with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=60,
-                      loglevel="WARNING", queues=[q.name for q in celery.conf.task_queues]):
-        yield
-
-
-def _wait(db, predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.commit()
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _message(subject: str, number: int) -> bytes:
@@ -118,8 +97,8 @@ def test_one_task_per_mailbox_and_a_broken_one_stops_nothing(app, db, world, bro
     def polled() -> int:
         return db.session.scalar(select(func.count(TaskKey.id)).where(TaskKey.key.like(f"{FANOUT}:%")))
 
-    with _worker(broker_app):
-        _wait(db, lambda: polled() == 3, what="the three mailboxes' tasks")
+    with celery_worker(broker_app):
+        wait_for(db, lambda: polled() == 3, what="the three mailboxes' tasks")
     assert _counts(db) == (3, 3)
     rows = {b.id: b for b in db.session.scalars(select(Mailbox).where(Mailbox.id.in_(ids)))}
     assert rows[broken.id].consecutive_failures == 1 and "AUTHENTICATIONFAILED" in rows[broken.id].last_error.upper()

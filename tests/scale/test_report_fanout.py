@@ -5,33 +5,12 @@ task adds nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import time
 
+from scale_support import celery_worker, wait_for
 from sqlalchemy import func, select
 
 from agreements.months import add_months, month_end, month_start
-
-
-@contextlib.contextmanager
-def _worker(broker_app):
-    from celery.contrib.testing.worker import start_worker
-
-    celery = broker_app.extensions["councildesk_celery"]
-    with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=60,
-                      loglevel="WARNING", queues=[q.name for q in celery.conf.task_queues]):
-        yield
-
-
-def _wait(db, predicate, timeout=90.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.commit()
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _councils(db, world, period: dt.date) -> list:
@@ -114,8 +93,8 @@ def test_monthly_reports_one_task_per_council(app, db, world, broker_app):
     assert archives == {world.council_a.id: 1} and claims == {f"council:{world.council_a.id}": 1}
     assert office == 0 and notices == 0
 
-    with _worker(broker_app):
-        _wait(db, lambda: db.session.scalar(select(ReportDelivery.completed_at)
+    with celery_worker(broker_app):
+        wait_for(db, lambda: db.session.scalar(select(ReportDelivery.completed_at)
                                             .where(ReportDelivery.id == delivery.id)) is not None,
               what="the delivery completed by the last council's task")
     archives, claims, office, outbox, notices = _counts(db, period, delivery.id)

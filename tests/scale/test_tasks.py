@@ -4,34 +4,13 @@ dead letters after its retries, and the rest go on."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import time
 
+from scale_support import celery_worker, wait_for
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 UTC = dt.UTC
-
-
-@contextlib.contextmanager
-def _worker(broker_app):
-    from celery.contrib.testing.worker import start_worker
-
-    celery = broker_app.extensions["councildesk_celery"]
-    with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=60,
-                      loglevel="WARNING", queues=[q.name for q in celery.conf.task_queues]):
-        yield
-
-
-def _wait(db, predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.commit()
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_poison_task_lands_in_dead_letters_and_the_rest_go_on(app, db, broker_app):
@@ -50,11 +29,11 @@ def test_poison_task_lands_in_dead_letters_and_the_rest_go_on(app, db, broker_ap
              scheduler.register_job("test.good", lambda now: done.append(now) or {"n": 1}, scheduler.interval(60))]
     try:
         at = dt.datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
-        with _worker(broker_app):
+        with celery_worker(broker_app):
             assert scheduler.execute(broker_app, specs[0], at) == "queued"
             for minute in range(1, 4):
                 assert scheduler.execute(broker_app, specs[1], at + dt.timedelta(minutes=minute)) == "queued"
-            _wait(db, lambda: db.session.scalar(select(func.count(DeadLetter.id))) == 1
+            wait_for(db, lambda: db.session.scalar(select(func.count(DeadLetter.id))) == 1
                   and db.session.scalar(select(func.count(JobRun.id)).where(JobRun.outcome == "ok")) == 3,
                   what="the dead letter and the good runs")
         letter = db.session.scalar(select(DeadLetter))
